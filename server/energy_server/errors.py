@@ -1,0 +1,71 @@
+"""Domain errors, and the one place where database errors become them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import psycopg
+import psycopg.errors
+import psycopg_pool
+
+from energy_server.domain import FieldViolation
+
+__all__ = [
+    "DatabaseUnavailable",
+    "DomainError",
+    "InvalidInput",
+    "NotFound",
+    "Overloaded",
+    "StorageFailure",
+    "StreamIdle",
+    "WriteConflict",
+    "from_database_error",
+]
+
+
+class DomainError(Exception):
+    """Base of every error the service reports to a caller on purpose."""
+
+
+class InvalidInput(DomainError):
+    """The request breaks the contract; `violations` name the offending fields."""
+
+    def __init__(self, message: str, violations: Sequence[FieldViolation] = ()) -> None:
+        super().__init__(message)
+        self.violations = tuple(violations)
+
+
+class NotFound(DomainError):
+    """The thing asked about does not exist."""
+
+
+class Overloaded(DomainError):
+    """More work is waiting than the service accepts; retry later."""
+
+
+class DatabaseUnavailable(DomainError):
+    """PostgreSQL cannot be reached now; retry later."""
+
+
+class WriteConflict(DomainError):
+    """A transaction lost a serialization or deadlock race; retrying is safe."""
+
+
+class StorageFailure(DomainError):
+    """The database failed in a way the caller cannot fix by retrying soon."""
+
+
+def from_database_error(error: Exception) -> DomainError:
+    """Translate a psycopg or pool error; the SQL text stays in the server's log."""
+    if isinstance(error, psycopg_pool.TooManyRequests):
+        return Overloaded("too many requests are waiting for a database connection")
+    # Checked before OperationalError, which psycopg makes their base class.
+    if isinstance(error, psycopg.errors.SerializationFailure | psycopg.errors.DeadlockDetected):
+        return WriteConflict("the write lost a concurrency race; retry it")
+    if isinstance(error, psycopg_pool.PoolTimeout | psycopg.OperationalError):
+        return DatabaseUnavailable("the database is unreachable")
+    return StorageFailure("the database rejected the operation")
+
+
+class StreamIdle(DomainError):
+    """A client stream sent nothing for longer than the idle timeout."""

@@ -1,0 +1,213 @@
+"""GroupCommitter: readings from concurrent calls share write transactions.
+
+Devices are spread over a fixed set of lanes by a hash of their id; each lane
+has one writer task and at most one open transaction. A lane's writer takes
+everything waiting in its lane, up to the batch limit, and stores it in one
+transaction; while that commits, new readings pile up and go together in the
+next. So:
+
+* one small call costs a share of a commit, not a whole one (group commit),
+  and a lone call waits for nobody;
+* a device's readings are committed in the order they arrived, so "stale"
+  means exactly "older than a reading that arrived before it", and two
+  transactions of this service never touch the same device's rows (no lock
+  waits between lanes, no deadlocks);
+* the number of open transactions is the number of lanes, however many calls
+  arrive.
+
+Load is bounded too: when more readings wait than `max_pending_readings`,
+`write()` refuses at once with Overloaded instead of queueing without end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from energy_server.domain import MeterValues, Outcome, ValidReading
+from energy_server.errors import DatabaseUnavailable, Overloaded
+from energy_server.repository import ReadingRepository
+
+__all__ = ["GroupCommitter"]
+
+# A lane that finished a commit this recently is under load.
+_BUSY_WINDOW_S = 0.010
+
+
+@dataclass(slots=True)
+class _Part:
+    """The readings of one call that fall in one lane."""
+
+    readings: list[ValidReading]
+    done: asyncio.Future[list[Outcome]]
+
+
+@dataclass(slots=True)
+class _Lane:
+    queue: deque[_Part] = field(default_factory=deque)
+    waiting: int = 0
+    has_work: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class GroupCommitter:
+    """Batches readings of concurrent calls into shared transactions, per lane."""
+
+    def __init__(
+        self,
+        repository: ReadingRepository,
+        *,
+        writers: int,
+        batch_max_readings: int,
+        linger_s: float,
+        max_pending_readings: int,
+        database_reachable: Callable[[], bool] = lambda: True,
+    ) -> None:
+        self._repository = repository
+        self._lanes = [_Lane() for _ in range(writers)]
+        self._batch_max = batch_max_readings
+        self._linger_s = linger_s
+        self._max_pending = max_pending_readings
+        self._database_reachable = database_reachable
+        self._pending_readings = 0
+        self._writers: list[asyncio.Task[None]] = []
+        self.readings_submitted = 0
+        self._submission_watchers: list[tuple[int, asyncio.Future[None]]] = []
+        self.batches_committed = 0
+        self.readings_committed = 0
+
+    def start(self) -> None:
+        self._writers = [
+            asyncio.create_task(self._run_writer(lane), name=f"group-commit-lane-{i}")
+            for i, lane in enumerate(self._lanes)
+        ]
+
+    async def close(self) -> None:
+        """Stop the writers; call after the server stopped taking calls."""
+        for task in self._writers:
+            task.cancel()
+        await asyncio.gather(*self._writers, return_exceptions=True)
+        for lane in self._lanes:
+            while lane.queue:
+                part = lane.queue.popleft()
+                if not part.done.done():
+                    part.done.set_exception(DatabaseUnavailable("the server is shutting down"))
+
+    @property
+    def writer_count(self) -> int:
+        return len(self._lanes)
+
+    @property
+    def pending_readings(self) -> int:
+        return self._pending_readings
+
+    async def write(self, readings: Sequence[ValidReading]) -> list[Outcome]:
+        """Store `readings` durably; returns their outcomes once all are committed.
+
+        If the caller is cancelled meanwhile, the readings may still be
+        committed: callers only ever report what this returned.
+        """
+        if not readings:
+            return []
+        if not self._database_reachable():
+            raise DatabaseUnavailable("the database is unreachable")
+        if self._pending_readings + len(readings) > self._max_pending:
+            raise Overloaded(
+                f"{self._pending_readings} readings are already waiting to be stored; retry later"
+            )
+        lane_count = len(self._lanes)
+        if lane_count == 1:
+            return await self._enqueue(self._lanes[0], list(readings))
+        # Split by lane, remembering each reading's position to reassemble the outcomes.
+        positions: list[list[int]] = [[] for _ in range(lane_count)]
+        parts: list[list[ValidReading]] = [[] for _ in range(lane_count)]
+        for position, reading in enumerate(readings):
+            device_id = reading.meter_id if isinstance(reading, MeterValues) else reading.vehicle_id
+            lane = hash(device_id) % lane_count
+            positions[lane].append(position)
+            parts[lane].append(reading)
+        used = [i for i in range(lane_count) if parts[i]]
+        if len(used) == 1:
+            return await self._enqueue(self._lanes[used[0]], parts[used[0]])
+        results = await asyncio.gather(*(self._enqueue(self._lanes[i], parts[i]) for i in used))
+        outcomes: list[Outcome] = [Outcome.ACCEPTED] * len(readings)
+        for lane_index, lane_outcomes in zip(used, results, strict=True):
+            for position, outcome in zip(positions[lane_index], lane_outcomes, strict=True):
+                outcomes[position] = outcome
+        return outcomes
+
+    async def _enqueue(self, lane: _Lane, readings: list[ValidReading]) -> list[Outcome]:
+        done: asyncio.Future[list[Outcome]] = asyncio.get_running_loop().create_future()
+        lane.queue.append(_Part(readings, done))
+        lane.waiting += len(readings)
+        self._pending_readings += len(readings)
+        self.readings_submitted += len(readings)
+        if self._submission_watchers:
+            self._notify_submission_watchers()
+        lane.has_work.set()
+        return await done
+
+    async def until_submitted(self, total: int) -> None:
+        """Return once `readings_submitted` has reached `total` (for tests and tools)."""
+        if self.readings_submitted >= total:
+            return
+        reached: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._submission_watchers.append((total, reached))
+        await reached
+
+    def _notify_submission_watchers(self) -> None:
+        waiting = []
+        for total, reached in self._submission_watchers:
+            if self.readings_submitted >= total:
+                if not reached.done():
+                    reached.set_result(None)
+            else:
+                waiting.append((total, reached))
+        self._submission_watchers = waiting
+
+    def _take_batch(self, lane: _Lane) -> list[_Part]:
+        batch: list[_Part] = []
+        taken = 0
+        while lane.queue and (not batch or taken + len(lane.queue[0].readings) <= self._batch_max):
+            part = lane.queue.popleft()
+            batch.append(part)
+            taken += len(part.readings)
+        lane.waiting -= taken
+        self._pending_readings -= taken
+        if not lane.queue:
+            lane.has_work.clear()
+        return batch
+
+    async def _run_writer(self, lane: _Lane) -> None:
+        loop = asyncio.get_running_loop()
+        last_commit_end = -math.inf
+        while True:
+            await lane.has_work.wait()
+            # Under load (this lane committed moments ago) linger so that calls
+            # arriving meanwhile share the next transaction; an idle lane starts
+            # at once, so a lone call waits for nobody.
+            busy = loop.time() - last_commit_end < _BUSY_WINDOW_S
+            if busy and self._linger_s > 0 and lane.waiting < self._batch_max:
+                await asyncio.sleep(self._linger_s)
+            await self._commit(self._take_batch(lane))
+            last_commit_end = loop.time()
+
+    async def _commit(self, batch: list[_Part]) -> None:
+        readings = [reading for part in batch for reading in part.readings]
+        try:
+            outcomes = await self._repository.store_readings(readings)
+        except Exception as error:  # every waiter must hear of the failure
+            for part in batch:
+                if not part.done.done():
+                    part.done.set_exception(error)
+            return
+        self.batches_committed += 1
+        self.readings_committed += len(readings)
+        start = 0
+        for part in batch:
+            end = start + len(part.readings)
+            if not part.done.done():
+                part.done.set_result(outcomes[start:end])
+            start = end

@@ -1,0 +1,69 @@
+"""DatabaseHealth: `grpc.health.v1` statuses that follow the database.
+
+A probe borrows a pooled connection every interval. While probes fail, the
+overall status and every service's are NOT_SERVING and writes are refused at
+once with UNAVAILABLE; the first probe that succeeds sets them SERVING again,
+without a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+
+from grpc_health.v1 import health, health_pb2
+
+from energy_server.errors import DomainError
+from energy_server.repository import ReadingRepository
+
+__all__ = ["DatabaseHealth"]
+
+_log = logging.getLogger(__name__)
+_SERVING = health_pb2.HealthCheckResponse.SERVING
+_NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+class DatabaseHealth:
+    """Keeps the health servicer's statuses in step with the database."""
+
+    def __init__(
+        self,
+        repository: ReadingRepository,
+        servicer: health.aio.HealthServicer,
+        service_names: Sequence[str],
+        interval_s: float,
+    ) -> None:
+        self._repository = repository
+        self._servicer = servicer
+        self._names = ("", *service_names)
+        self._interval_s = interval_s
+        self._reachable: bool | None = None
+
+    def database_reachable(self) -> bool:
+        """False only after a probe failed (and until one succeeds)."""
+        return self._reachable is not False
+
+    async def probe(self) -> bool:
+        try:
+            await self._repository.ping(pool_wait_s=self._interval_s)
+            reachable = True
+        except DomainError:
+            reachable = False
+        if reachable != self._reachable:
+            if self._reachable is not None:
+                _log.warning("database %s", "reachable again" if reachable else "unreachable")
+            self._reachable = reachable
+            for name in self._names:
+                await self._servicer.set(name, _SERVING if reachable else _NOT_SERVING)
+        return reachable
+
+    async def run(self) -> None:
+        """Probe for ever; cancel to stop."""
+        while True:
+            await self.probe()
+            await asyncio.sleep(self._interval_s)
+
+    async def shut_down(self) -> None:
+        """NOT_SERVING for good, so balancers drain this instance."""
+        await self._servicer.enter_graceful_shutdown()

@@ -1,0 +1,88 @@
+"""Forward-only schema migrations: numbered SQL files under `migrations/`.
+
+Each file runs in its own transaction and is recorded in `schema_migrations`
+with its checksum; the whole run holds an advisory lock, so instances that
+start together migrate once. A recorded migration whose file changed is an
+error: history must not be rewritten.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+
+from energy_server.errors import StorageFailure, from_database_error
+from energy_server.sql import migrations as sql
+
+__all__ = ["Migration", "apply_migrations", "load_migrations"]
+
+_log = logging.getLogger(__name__)
+_FILE_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.sql.encode()).hexdigest()
+
+
+def load_migrations(directory: Path) -> list[Migration]:
+    migrations = []
+    for path in sorted(directory.glob("*.sql")):
+        match = _FILE_NAME.match(path.name)
+        if match is None:
+            raise StorageFailure(f"migration file {path.name} is not named NNNN_name.sql")
+        migrations.append(Migration(int(match[1]), match[2], path.read_text(encoding="utf-8")))
+    versions = [m.version for m in migrations]
+    if len(set(versions)) != len(versions):
+        raise StorageFailure("two migration files share a version number")
+    return migrations
+
+
+async def apply_migrations(database_url: str, directory: Path) -> list[Migration]:
+    """Apply the pending migrations; returns those applied (empty when up to date)."""
+    migrations = load_migrations(directory)
+    try:
+        async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as connection:
+            await connection.execute(sql.LOCK_MIGRATIONS, {"key": sql.MIGRATION_LOCK_KEY})
+            try:
+                return await _apply_pending(connection, migrations)
+            finally:
+                await connection.execute(sql.UNLOCK_MIGRATIONS, {"key": sql.MIGRATION_LOCK_KEY})
+    except psycopg.Error as error:
+        raise from_database_error(error) from error
+
+
+async def _apply_pending(
+    connection: psycopg.AsyncConnection[tuple[object, ...]], migrations: list[Migration]
+) -> list[Migration]:
+    await connection.execute(sql.CREATE_SCHEMA_MIGRATIONS)
+    cursor = await connection.execute(sql.SELECT_SCHEMA_MIGRATIONS)
+    recorded = {int(str(version)): str(checksum) for version, _, checksum in await cursor.fetchall()}
+    applied = []
+    for migration in migrations:
+        if migration.version in recorded:
+            if recorded[migration.version] != migration.checksum:
+                raise StorageFailure(
+                    f"migration {migration.version:04d}_{migration.name} was changed after it was applied"
+                )
+            continue
+        async with connection.transaction():
+            await connection.execute(migration.sql.encode())
+            await connection.execute(
+                sql.INSERT_SCHEMA_MIGRATION,
+                {"version": migration.version, "name": migration.name, "checksum": migration.checksum},
+            )
+        _log.info("applied migration %04d_%s", migration.version, migration.name)
+        applied.append(migration)
+    return applied

@@ -1,0 +1,1 @@
+"""gRPC servicers: translate requests, call the domain, translate results."""

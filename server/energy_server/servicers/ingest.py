@@ -1,0 +1,180 @@
+"""IngestServicer: the three ingest shapes of `energy.v1.IngestService`.
+
+All three validate each message, hand its valid readings to the shared
+GroupCommitter and answer only after the commit; they differ in how
+messages and answers pair up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+from google.protobuf import message as protobuf_message
+from grpc import aio
+
+from energy.v1 import ingest_pb2, ingest_pb2_grpc
+from energy_server.call_boundary import count_readings
+from energy_server.convert import SummaryBuilder, ValidatedMessage, check_reading_count, validate_readings
+from energy_server.domain import FieldViolation, Outcome
+from energy_server.errors import InvalidInput, StreamIdle
+from energy_server.group_commit import GroupCommitter
+
+__all__ = ["IngestLimits", "IngestServicer"]
+
+_Request = TypeVar("_Request", bound=protobuf_message.Message)
+
+
+@dataclass(frozen=True, slots=True)
+class IngestLimits:
+    """The settings that shape what one call may send."""
+
+    clock_skew_allowance: timedelta
+    max_readings_per_message: int
+    stream_window: int
+    stream_idle_timeout_s: float
+
+
+@dataclass(slots=True)
+class _PendingWrite:
+    validated: ValidatedMessage
+    outcomes: asyncio.Task[list[Outcome]]
+
+
+class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
+    """Validates readings and stores them through the group committer."""
+
+    def __init__(self, committer: GroupCommitter, limits: IngestLimits) -> None:
+        self._committer = committer
+        self._limits = limits
+
+    def _validate(self, readings: Any) -> ValidatedMessage:
+        check_reading_count(len(readings), self._limits.max_readings_per_message)
+        count_readings(len(readings))
+        return validate_readings(readings, datetime.now(UTC), self._limits.clock_skew_allowance)
+
+    def _start_write(self, validated: ValidatedMessage) -> _PendingWrite:
+        return _PendingWrite(validated, asyncio.ensure_future(self._committer.write(validated.readings)))
+
+    async def IngestReadings(
+        self,
+        request: ingest_pb2.IngestReadingsRequest,
+        context: aio.ServicerContext[ingest_pb2.IngestReadingsRequest, ingest_pb2.IngestReadingsResponse],
+    ) -> ingest_pb2.IngestReadingsResponse:
+        if not request.readings:
+            message = "a request must carry at least one reading"
+            raise InvalidInput(message, [FieldViolation("readings", message)])
+        validated = self._validate(request.readings)
+        if not validated.readings:
+            raise InvalidInput(
+                f"all {len(request.readings)} readings are invalid", validated.bad_request_violations()
+            )
+        outcomes = await self._committer.write(validated.readings)
+        summary = SummaryBuilder()
+        summary.add(validated, outcomes)
+        return ingest_pb2.IngestReadingsResponse(summary=summary.to_proto())
+
+    async def UploadReadings(
+        self,
+        request_iterator: AsyncIterator[ingest_pb2.UploadReadingsRequest],
+        context: aio.ServicerContext[ingest_pb2.UploadReadingsRequest, ingest_pb2.UploadReadingsResponse],
+    ) -> ingest_pb2.UploadReadingsResponse:
+        summary = SummaryBuilder()
+        in_flight: list[tuple[int, _PendingWrite]] = []
+        offset = 0
+        try:
+            async for request in self._within_idle_timeout(request_iterator):
+                in_flight.append((offset, self._start_write(self._validate(request.readings))))
+                offset += len(request.readings)
+                # Bounded read-ahead: a fast uploader waits for its oldest commit.
+                while len(in_flight) >= self._limits.stream_window:
+                    first_index, pending = in_flight.pop(0)
+                    summary.add(pending.validated, await pending.outcomes, first_index)
+            for first_index, pending in in_flight:
+                summary.add(pending.validated, await pending.outcomes, first_index)
+        finally:
+            await _settle([pending.outcomes for _, pending in in_flight])
+        return ingest_pb2.UploadReadingsResponse(summary=summary.to_proto())
+
+    async def StreamReadings(
+        self,
+        request_iterator: AsyncIterator[ingest_pb2.StreamReadingsRequest],
+        context: aio.ServicerContext[ingest_pb2.StreamReadingsRequest, ingest_pb2.StreamReadingsResponse],
+    ) -> AsyncIterator[ingest_pb2.StreamReadingsResponse]:
+        # The reader runs ahead of the acks by up to `stream_window` requests;
+        # a full queue stops it reading, which is HTTP/2 flow control for the client.
+        queue: asyncio.Queue[tuple[int, _PendingWrite] | BaseException | None] = asyncio.Queue(
+            self._limits.stream_window
+        )
+        reader = asyncio.create_task(self._read_stream(request_iterator, queue))
+        started: list[asyncio.Task[list[Outcome]]] = []
+        try:
+            while (item := await queue.get()) is not None:
+                if isinstance(item, BaseException):
+                    raise item
+                sequence, pending = item
+                started.append(pending.outcomes)
+                outcomes = await pending.outcomes
+                started.pop()
+                summary = SummaryBuilder()
+                summary.add(pending.validated, outcomes)
+                yield ingest_pb2.StreamReadingsResponse(sequence=sequence, summary=summary.to_proto())
+        finally:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
+            while not queue.empty():
+                leftover = queue.get_nowait()
+                if isinstance(leftover, tuple):
+                    started.append(leftover[1].outcomes)
+            await _settle(started)
+
+    async def _read_stream(
+        self,
+        request_iterator: AsyncIterator[ingest_pb2.StreamReadingsRequest],
+        queue: asyncio.Queue[tuple[int, _PendingWrite] | BaseException | None],
+    ) -> None:
+        previous: int | None = None
+        try:
+            async for request in self._within_idle_timeout(request_iterator):
+                if previous is not None and request.sequence <= previous:
+                    message = (
+                        f"sequence must increase within a stream: got {request.sequence} after {previous}"
+                    )
+                    raise InvalidInput(message, [FieldViolation("sequence", message)])
+                previous = request.sequence
+                await queue.put((request.sequence, self._start_write(self._validate(request.readings))))
+        except asyncio.CancelledError:
+            raise
+        except BaseException as error:  # handed to the acking side, which ends the call
+            await queue.put(error)
+            return
+        await queue.put(None)
+
+    async def _within_idle_timeout(self, requests: AsyncIterator[_Request]) -> AsyncIterator[_Request]:
+        """The requests of a stream; StreamIdle when the client goes silent too long."""
+        iterator = aiter(requests)
+        while True:
+            try:
+                request = await asyncio.wait_for(anext(iterator), self._limits.stream_idle_timeout_s)
+            except StopAsyncIteration:
+                return
+            except TimeoutError:
+                raise StreamIdle(
+                    f"no message for {self._limits.stream_idle_timeout_s:g} s; stream closed"
+                ) from None
+            yield request
+
+
+async def _settle(tasks: list[asyncio.Task[list[Outcome]]]) -> None:
+    """Wait for writes a failed call started, so none is left unobserved.
+
+    They are not cancelled: a write already queued commits or fails as a
+    whole, and the client, told nothing, resends and meets duplicates.
+    """
+    if tasks:
+        await asyncio.gather(*tasks, return_exceptions=True)

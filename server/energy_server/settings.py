@@ -1,0 +1,143 @@
+"""The service's configuration: the one reader of the process environment."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from datetime import timedelta
+from pathlib import Path
+
+__all__ = ["Settings", "SettingsError"]
+
+
+class SettingsError(ValueError):
+    """An environment variable holds a value the service cannot use."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Every tunable of the service, with its environment variable and default.
+
+    The field's docstring-comment is what the README's configuration table says.
+    """
+
+    # PostgreSQL connection string; empty means start the embedded server.
+    database_url: str = ""
+    # Folder of the embedded PostgreSQL's data; survives restarts.
+    embedded_data_dir: Path = Path(".data/postgres")
+    # Interface and TCP port the gRPC server listens on (0 picks a free port).
+    host: str = "[::]"
+    port: int = 50051
+    # Connections the pool keeps open at least and at most.
+    pool_min_size: int = 2
+    pool_max_size: int = 8
+    # Seconds a caller waits for a pooled connection before UNAVAILABLE.
+    pool_timeout_s: float = 5.0
+    # Write lanes: devices are hashed to lanes, each with one open transaction at most; <= pool_max_size.
+    writers: int = 2
+    # Readings one write transaction takes at most.
+    batch_max_readings: int = 2000
+    # Milliseconds a busy lane waits to fill a partial batch (an idle lane never waits).
+    batch_linger_ms: float = 5.0
+    # Readings waiting for a writer, over all calls, before RESOURCE_EXHAUSTED.
+    max_pending_readings: int = 100_000
+    # Requests of one StreamReadings stream in flight before the server stops reading it.
+    stream_window: int = 64
+    # Seconds a reading's timestamp may be ahead of the server's clock.
+    clock_skew_allowance_s: float = 300.0
+    # Readings one request message may carry.
+    max_readings_per_message: int = 1000
+    # Bytes one request message may have.
+    max_message_bytes: int = 4 * 1024 * 1024
+    # Seconds open calls get to finish after SIGTERM.
+    shutdown_grace_s: float = 10.0
+    # Seconds between database health probes.
+    health_probe_interval_s: float = 1.0
+    # Seconds a StreamReadings/UploadReadings stream may stay silent before it is closed.
+    stream_idle_timeout_s: float = 300.0
+    # Milliseconds a client is told to wait before retrying after overload or outage.
+    retry_delay_ms: int = 1000
+    # Apply pending migrations when the server starts.
+    migrate_on_start: bool = True
+    # Folder of the numbered SQL migration files.
+    migrations_dir: Path = Path(__file__).resolve().parents[2] / "migrations"
+    # Logging level name (DEBUG, INFO, WARNING, ERROR).
+    log_level: str = "INFO"
+
+    @property
+    def clock_skew_allowance(self) -> timedelta:
+        return timedelta(seconds=self.clock_skew_allowance_s)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+        """Read `ENERGY_<FIELD>` variables (and plain `DATABASE_URL`), then apply overrides."""
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for field in fields(cls):
+            name = _env_name(field.name)
+            if name not in env:
+                continue
+            raw = env[name]
+            try:
+                values[field.name] = _parse(field.type, raw)
+            except ValueError as error:
+                raise SettingsError(f"{name}={raw!r}: {error}") from None
+        values.update(overrides)
+        settings = cls(**values)  # type: ignore[arg-type]
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        """Reject combinations that cannot work, naming the variable."""
+        positive = (
+            "pool_max_size",
+            "writers",
+            "batch_max_readings",
+            "max_pending_readings",
+            "stream_window",
+            "max_readings_per_message",
+            "max_message_bytes",
+            "pool_timeout_s",
+            "health_probe_interval_s",
+            "stream_idle_timeout_s",
+        )
+        for name in positive:
+            if getattr(self, name) <= 0:
+                raise SettingsError(f"{_env_name(name)} must be greater than 0")
+        non_negative = ("port", "pool_min_size", "batch_linger_ms", "clock_skew_allowance_s")
+        for name in non_negative:
+            if getattr(self, name) < 0:
+                raise SettingsError(f"{_env_name(name)} must not be negative")
+        if self.pool_min_size > self.pool_max_size:
+            raise SettingsError("ENERGY_POOL_MIN_SIZE must not exceed ENERGY_POOL_MAX_SIZE")
+        if self.writers > self.pool_max_size:
+            raise SettingsError("ENERGY_WRITERS must not exceed ENERGY_POOL_MAX_SIZE")
+        if self.max_pending_readings < self.max_readings_per_message:
+            raise SettingsError(
+                "ENERGY_MAX_PENDING_READINGS must be at least ENERGY_MAX_READINGS_PER_MESSAGE"
+            )
+
+
+def _env_name(field_name: str) -> str:
+    return "DATABASE_URL" if field_name == "database_url" else f"ENERGY_{field_name.upper()}"
+
+
+def _parse(annotation: object, raw: str) -> object:
+    # `from __future__ import annotations` keeps field types as strings.
+    match annotation:
+        case "int":
+            return int(raw)
+        case "float":
+            return float(raw)
+        case "bool":
+            lowered = raw.strip().lower()
+            if lowered in ("1", "true", "yes", "on"):
+                return True
+            if lowered in ("0", "false", "no", "off"):
+                return False
+            raise ValueError("expected true or false")
+        case "Path":
+            return Path(raw)
+        case _:
+            return raw

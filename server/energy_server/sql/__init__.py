@@ -1,0 +1,1 @@
+"""Named SQL, one module per table group; values always travel as parameters."""

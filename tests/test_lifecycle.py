@@ -1,0 +1,124 @@
+"""Process lifecycle: migrations, and SIGTERM draining a real server process."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import sys
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import psycopg
+import pytest
+from grpc import aio
+
+from energy.v1 import ingest_pb2, ingest_pb2_grpc
+from energy_server.errors import StorageFailure
+from energy_server.migrate import apply_migrations, load_migrations
+from energy_server.settings import Settings
+from tests.support import BASE_TIME, fetch, meter, minutes
+
+MIGRATIONS = Settings().migrations_dir
+
+
+async def test_migrations_apply_to_an_empty_database_and_a_second_run_is_a_no_op(
+    new_database: Callable[[], str],
+) -> None:
+    url = new_database()
+    applied = await apply_migrations(url, MIGRATIONS)
+    assert [m.version for m in applied] == [m.version for m in load_migrations(MIGRATIONS)]
+    assert await apply_migrations(url, MIGRATIONS) == []
+    recorded = await fetch(url, "SELECT version FROM schema_migrations ORDER BY version")
+    assert [row[0] for row in recorded] == [m.version for m in applied]
+    tables = await fetch(url, "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1")
+    assert {row[0] for row in tables} >= {
+        "meter_readings",
+        "vehicle_readings",
+        "meter_current",
+        "vehicle_current",
+        "vehicle_meter_map",
+    }
+
+
+async def test_concurrent_migrations_apply_once(new_database: Callable[[], str]) -> None:
+    url = new_database()
+    results = await asyncio.gather(*(apply_migrations(url, MIGRATIONS) for _ in range(4)))
+    assert sorted(len(r) for r in results) == [0, 0, 0, len(load_migrations(MIGRATIONS))]
+
+
+async def test_changed_applied_migration_is_refused(new_database: Callable[[], str], tmp_path: Path) -> None:
+    url = new_database()
+    (tmp_path / "0001_first.sql").write_text("CREATE TABLE t (a int);")
+    await apply_migrations(url, tmp_path)
+    (tmp_path / "0001_first.sql").write_text("CREATE TABLE t (a bigint);")
+    with pytest.raises(StorageFailure, match="changed after it was applied"):
+        await apply_migrations(url, tmp_path)
+
+
+async def test_sigterm_during_an_open_stream_keeps_what_was_acked_and_exits_zero(
+    database_url: str,
+) -> None:
+    grace_s = 5.0
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "energy_server",
+        "serve",
+        env={
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "ENERGY_PORT": "0",
+            "ENERGY_HOST": "127.0.0.1",
+            "ENERGY_SHUTDOWN_GRACE_S": str(grace_s),
+        },
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert process.stderr is not None
+    try:
+        async with asyncio.timeout(30):
+            while not (
+                match := re.search(rb"serving energy.v1 on \S+:(\d+)", await process.stderr.readline())
+            ):
+                assert not process.stderr.at_eof(), "server exited before serving"
+        port = int(match[1])
+
+        acked: list[int] = []
+        outbox: asyncio.Queue[ingest_pb2.StreamReadingsRequest | None] = asyncio.Queue()
+
+        async def requests() -> AsyncIterator[ingest_pb2.StreamReadingsRequest]:
+            while (request := await outbox.get()) is not None:
+                yield request
+
+        async with aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stream = ingest_pb2_grpc.IngestServiceStub(channel).StreamReadings(requests())
+            for sequence in range(1, 11):
+                readings = [meter("M-1", BASE_TIME + minutes(sequence * 100 + i)) for i in range(50)]
+                await outbox.put(ingest_pb2.StreamReadingsRequest(sequence=sequence, readings=readings))
+            async with asyncio.timeout(30):
+                while len(acked) < 5:
+                    ack = await stream.read()
+                    assert isinstance(ack, ingest_pb2.StreamReadingsResponse)
+                    acked.append(ack.sequence)
+            started = asyncio.get_running_loop().time()
+            process.send_signal(signal.SIGTERM)
+            # The open stream may still finish: the client half-closes and reads its acks.
+            await outbox.put(None)
+            async with asyncio.timeout(30):
+                while isinstance(ack := await stream.read(), ingest_pb2.StreamReadingsResponse):
+                    acked.append(ack.sequence)
+        async with asyncio.timeout(grace_s + 10):
+            code = await process.wait()
+        assert code == 0
+        assert asyncio.get_running_loop().time() - started < grace_s + 5
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+    assert acked == list(range(1, 11))
+    async with await psycopg.AsyncConnection.connect(database_url) as connection:
+        cursor = await connection.execute("SELECT count(*) FROM meter_readings")
+        stored = await cursor.fetchone()
+    assert stored == (50 * len(acked),)
