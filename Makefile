@@ -15,7 +15,7 @@ export PATH := $(TOOLS):$(PATH)
 PROTOS := $(wildcard protos/energy/v1/*.proto)
 GRPCURL_VERSION := v1.9.4
 
-.PHONY: help install run migrate test lint fmt gen check-gen tools bench clean
+.PHONY: help install run migrate test lint fmt gen check-gen tools bench bench-quick clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -63,8 +63,11 @@ check-gen: gen ## fail when the committed generated code is not what `make gen` 
 	@git add -N client/energy/v1 && git diff --exit-code --stat -- client/energy/v1 \
 		|| { echo "generated code is stale: run 'make gen' and commit" >&2; exit 1; }
 
-bench: $(STAMP) ## ingest throughput through gRPC for messages of 1 and 500 readings
+bench: $(STAMP) ## ingest throughput through gRPC for each ingest shape
 	$(PY) bench/ingest.py
+
+bench-quick: $(STAMP) ## a seconds-long smoke run of the benchmark
+	$(PY) bench/ingest.py --quick
 
 clean: ## remove the virtualenv, tools and the embedded database's data
 	rm -rf $(VENV) .tools .data

@@ -141,7 +141,7 @@ async def serve(settings: Settings, database_url: str) -> None:
     await stopping.wait()
     _log.info("stopping: draining calls for up to %g s", settings.shutdown_grace_s)
     await running.stop(settings.shutdown_grace_s)
-    _log.warning(
+    _log.info(
         "stopped after committing %d readings in %d transactions",
         running.committer.readings_committed,
         running.committer.batches_committed,

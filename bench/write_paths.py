@@ -1,0 +1,153 @@
+"""Candidate write paths, measured straight against PostgreSQL (no gRPC).
+
+The same readings (half meters, half vehicles, 10,000 devices, every reading
+new) are stored in batches by W concurrent writer connections, each batch in
+one transaction with the full semantics (history append with duplicates
+absorbed, conditional current upsert, per-reading outcomes):
+
+* unnest: the service's path: binary typed arrays, one statement per table
+  group, pipelined (ReadingRepository.store_readings).
+* copy: binary COPY into a temporary staging table, then the same statement
+  reading the staging table instead of unnest.
+
+Usage: python bench/write_paths.py [--readings N] [--batch 500] [--writers 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import psycopg_pool
+from psycopg import sql
+
+import energy_server  # noqa: F401  (switches off gRPC fork handlers first)
+from energy_server.domain import MeterValues, ValidReading, VehicleValues
+from energy_server.embedded import EmbeddedPostgres
+from energy_server.migrate import apply_migrations
+from energy_server.repository import ReadingRepository
+from energy_server.settings import Settings
+from energy_server.sql import readings as production
+
+EPOCH_2026_US = 1_767_225_600 * 1_000_000
+
+
+def make_readings(count: int, devices: int, offset: int) -> list[ValidReading]:
+    readings: list[ValidReading] = []
+    for n in range(offset, offset + count):
+        ts_us = EPOCH_2026_US + (n // devices) * 60_000_000
+        if n % 2:
+            readings.append(MeterValues(f"M-{n % devices:05d}", ts_us, 0.25, 230.0))
+        else:
+            readings.append(VehicleValues(f"V-{n % devices:05d}", ts_us, 50.0, 0.21, 31.0))
+    return readings
+
+
+def _from_staging(statement: sql.Composed, table: str) -> sql.Composed:
+    """The production statement with its unnest CTE replaced by a staging-table scan."""
+    head, *tail = list(statement)
+    assert isinstance(head, sql.SQL)
+    text = re.sub(
+        r"FROM unnest\(.*?\)\s+AS b \(.*?\)", f"FROM {table} AS b", head.as_string(), flags=re.DOTALL
+    )
+    assert text != head.as_string()
+    return sql.Composed([sql.SQL(text), *tail])
+
+
+STAGING = """
+CREATE TEMP TABLE IF NOT EXISTS staging_meter (
+    position int4, meter_id text, ts_us int8, kwh_consumed_ac float8, voltage float8
+) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS staging_vehicle (
+    position int4, vehicle_id text, ts_us int8, soc float8, kwh_delivered_dc float8, battery_temp float8
+) ON COMMIT DELETE ROWS;
+"""
+COPY_METER = "COPY staging_meter FROM STDIN (FORMAT BINARY)"
+COPY_VEHICLE = "COPY staging_vehicle FROM STDIN (FORMAT BINARY)"
+FROM_STAGING_METER = _from_staging(production.STORE_METER_BATCH, "staging_meter")
+FROM_STAGING_VEHICLE = _from_staging(production.STORE_VEHICLE_BATCH, "staging_vehicle")
+
+
+async def store_by_copy(pool: psycopg_pool.AsyncConnectionPool[Any], readings: list[ValidReading]) -> None:
+    meters = [(p, r) for p, r in enumerate(readings) if isinstance(r, MeterValues)]
+    vehicles = [(p, r) for p, r in enumerate(readings) if isinstance(r, VehicleValues)]
+    async with pool.connection() as connection:
+        await connection.execute(STAGING.encode())
+        cursor = connection.cursor()
+        async with cursor.copy(COPY_METER) as copy:
+            copy.set_types(["int4", "text", "int8", "float8", "float8"])
+            for p, m in meters:
+                await copy.write_row((p, m.meter_id, m.ts_us, m.kwh_consumed_ac, m.voltage))
+        async with cursor.copy(COPY_VEHICLE) as copy:
+            copy.set_types(["int4", "text", "int8", "float8", "float8", "float8"])
+            for p, v in vehicles:
+                await copy.write_row((p, v.vehicle_id, v.ts_us, v.soc, v.kwh_delivered_dc, v.battery_temp))
+        await (await connection.execute(FROM_STAGING_METER)).fetchall()
+        await (await connection.execute(FROM_STAGING_VEHICLE)).fetchall()
+
+
+async def measure(name: str, url: str, readings: list[ValidReading], batch: int, writers: int) -> float:
+    async with psycopg_pool.AsyncConnectionPool(url, min_size=writers, max_size=writers, open=False) as pool:
+        await pool.wait()
+        repository = ReadingRepository(pool)
+        batches = [readings[i : i + batch] for i in range(0, len(readings), batch)]
+        queue: asyncio.Queue[list[ValidReading]] = asyncio.Queue()
+        for b in batches:
+            queue.put_nowait(b)
+
+        async def writer() -> None:
+            while not queue.empty():
+                chunk = queue.get_nowait()
+                if name == "unnest":
+                    await repository.store_readings(chunk)
+                else:
+                    await store_by_copy(pool, chunk)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(writer() for _ in range(writers)))
+        elapsed = time.perf_counter() - started
+    rate = len(readings) / elapsed
+    shape = f"{name:<8} {len(readings):>9,} readings  batch {batch:>5}  writers {writers}"
+    print(f"{shape}  {rate:>10,.0f} readings/s")
+    return rate
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--readings", type=int, default=200_000)
+    parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument("--writers", type=int, default=2)
+    parser.add_argument("--devices", type=int, default=10_000)
+    args = parser.parse_args()
+    settings = Settings.from_env()
+    embedded = None
+    url = settings.database_url
+    if not url:
+        embedded = EmbeddedPostgres(Path(tempfile.mkdtemp(prefix="energy-paths-")) / "pgdata")
+        url = await asyncio.to_thread(embedded.start)
+    try:
+        await apply_migrations(url, settings.migrations_dir)
+        offset = 0
+        for _round in range(2):
+            for name in ("unnest", "copy"):
+                readings = make_readings(args.readings, args.devices, offset)
+                offset += args.readings
+                await measure(name, url, readings, args.batch, args.writers)
+        async with await psycopg.AsyncConnection.connect(url) as connection:
+            cursor = await connection.execute(
+                "SELECT (SELECT count(*) FROM meter_readings) + (SELECT count(*) FROM vehicle_readings)"
+            )
+            print("rows stored:", (await cursor.fetchone() or [0])[0], "expected:", offset)
+    finally:
+        if embedded is not None:
+            embedded.stop()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
