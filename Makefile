@@ -15,7 +15,7 @@ export PATH := $(TOOLS):$(PATH)
 PROTOS := $(wildcard protos/energy/v1/*.proto)
 GRPCURL_VERSION := v1.9.4
 
-.PHONY: help install run migrate test lint fmt gen check-gen tools bench bench-quick clean
+.PHONY: help install run migrate backfill test lint fmt gen check-gen tools bench bench-quick clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -33,6 +33,9 @@ run: $(STAMP) ## serve on :50051 (embedded PostgreSQL unless DATABASE_URL is set
 
 migrate: $(STAMP) ## apply pending migrations and exit
 	$(PY) -m energy_server migrate
+
+backfill: $(STAMP) ## rebuild the hourly rollups from history
+	$(PY) -m energy_server backfill
 
 $(TOOLS)/grpcurl:
 	GOBIN=$(TOOLS) go install github.com/fullstorydev/grpcurl/cmd/grpcurl@$(GRPCURL_VERSION)

@@ -9,23 +9,19 @@ Prints a table and writes it as JSON under bench/results/.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import platform
-import re
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
 
-import energy_server  # noqa: F401  (switches off gRPC fork handlers first)
-from energy_server.embedded import EmbeddedPostgres
 from energy_server.settings import Settings
+from harness import database, running_server
 
 HERE = Path(__file__).resolve().parent
 
@@ -46,33 +42,6 @@ SCENARIOS = [
     Scenario("unary, 1 reading/call, 64 concurrent", "unary", 1, 64, 1, 8_000),
     Scenario("unary, 500 readings/call", "unary", 500, 8, 1, 120_000),
 ]
-
-
-def _start_server(database_url: str) -> tuple[subprocess.Popen[bytes], int]:
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "ENERGY_PORT": "0",
-        "ENERGY_HOST": "127.0.0.1",
-        "ENERGY_LOG_LEVEL": "WARNING",
-    }
-    server = subprocess.Popen(
-        [sys.executable, "-m", "energy_server", "serve"],
-        env={**env, "ENERGY_LOG_LEVEL": "INFO"},
-        stderr=subprocess.PIPE,
-    )
-    assert server.stderr is not None
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        line = server.stderr.readline()
-        if not line:
-            raise SystemExit("server exited before serving")
-        if match := re.search(rb"serving energy.v1 on \S+:(\d+)", line):
-            # Keep draining its log so the pipe never fills and blocks the server.
-            drain = subprocess.Popen(["cat"], stdin=server.stderr, stdout=subprocess.DEVNULL)
-            del drain
-            return server, int(match[1])
-    raise SystemExit("server did not start within 60 s")
 
 
 def _run(scenario: Scenario, port: int, duration: float, offset: int) -> dict[str, float]:
@@ -122,15 +91,9 @@ def main() -> None:
         args.duration, args.runs = 1.0, 1
 
     settings = Settings.from_env()
-    embedded = None
-    database_url = settings.database_url
-    if not database_url:
-        embedded = EmbeddedPostgres(Path(tempfile.mkdtemp(prefix="energy-bench-")) / "pgdata")
-        database_url = embedded.start()
-    server, port = _start_server(database_url)
     rows: list[dict[str, object]] = []
     offset = 0
-    try:
+    with database(settings, "energy-bench-") as database_url, running_server(database_url) as port:
         for scenario in SCENARIOS:
             runs = []
             for _ in range(args.runs):
@@ -150,11 +113,6 @@ def main() -> None:
                 + ("   (prepared messages ran out: a lower bound)" if median["exhausted_budget"] else ""),
                 flush=True,
             )
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-        if embedded is not None:
-            embedded.stop()
 
     results = HERE / "results"
     results.mkdir(exist_ok=True)
@@ -184,5 +142,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.set_event_loop_policy(None)
     main()

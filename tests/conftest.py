@@ -19,7 +19,15 @@ from energy_server.embedded import EmbeddedPostgres
 from energy_server.settings import Settings
 from tests.support import run_migrations
 
-TABLES = ("meter_readings", "vehicle_readings", "meter_current", "vehicle_current", "vehicle_meter_map")
+TABLES = (
+    "meter_readings",
+    "vehicle_readings",
+    "meter_current",
+    "vehicle_current",
+    "vehicle_meter_map",
+    "meter_hourly",
+    "vehicle_hourly",
+)
 
 
 @pytest.fixture(scope="session")

@@ -122,3 +122,40 @@ async def test_sigterm_during_an_open_stream_keeps_what_was_acked_and_exits_zero
         cursor = await connection.execute("SELECT count(*) FROM meter_readings")
         stored = await cursor.fetchone()
     assert stored == (50 * len(acked),)
+
+
+async def _command(database_url: str, *arguments: str) -> tuple[int, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "energy_server",
+        *arguments,
+        env={**os.environ, "DATABASE_URL": database_url},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    async with asyncio.timeout(60):
+        output, _ = await process.communicate()
+    return process.returncode or 0, output.decode()
+
+
+async def test_migrate_command_reports_what_it_did(new_database: Callable[[], str]) -> None:
+    url = new_database()
+    code, output = await _command(url, "migrate")
+    assert code == 0, output
+    assert "applied 0001_readings" in output
+    code, output = await _command(url, "migrate")
+    assert (code, output.strip().splitlines()[-1]) == (0, "schema is up to date")
+
+
+async def test_backfill_command_rebuilds_rollups_with_progress(database_url: str) -> None:
+    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as connection:
+        await connection.execute(
+            "INSERT INTO meter_readings VALUES"
+            " ('M', '2026-01-01T10:05Z', 1.5, 230), ('M', '2026-01-01T10:35Z', 2, 231)"
+        )
+    code, output = await _command(database_url, "backfill")
+    assert code == 0, output
+    assert "rebuilding meter hourly rollups from history ... 1 hourly rows" in output
+    rows = await fetch(database_url, "SELECT meter_id, reading_count, kwh_consumed_ac_sum FROM meter_hourly")
+    assert rows == [("M", 2, 3.5)]

@@ -10,6 +10,7 @@ import psycopg
 import pytest
 
 from energy.v1 import ingest_pb2, reading_pb2
+from tests.conftest import TABLES
 from tests.support import (
     BASE_TIME,
     meter,
@@ -85,7 +86,7 @@ async def test_resending_unacked_requests_after_a_drop_gives_the_same_database(
         pass
     never_dropped = await _snapshot(database_url)
     async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as connection:
-        await connection.execute("TRUNCATE meter_readings, vehicle_readings, meter_current, vehicle_current")
+        await connection.execute(f"TRUNCATE {', '.join(TABLES)}".encode())
 
     # Send everything, but drop the stream after the 7th ack: the server has
     # read (and may have committed) more than it acknowledged.

@@ -1,4 +1,4 @@
-"""Command line: `python -m energy_server serve|migrate`.
+"""Command line: `python -m energy_server serve|migrate|backfill`.
 
 Without DATABASE_URL both start the embedded PostgreSQL first and stop it on exit.
 """
@@ -10,12 +10,17 @@ import asyncio
 import contextlib
 import logging
 import sys
+import time
 from collections.abc import Iterator
 
+import psycopg_pool
+
 from energy_server.app import serve
+from energy_server.domain import DeviceKind
 from energy_server.embedded import EmbeddedPostgres
 from energy_server.errors import DomainError
 from energy_server.migrate import apply_migrations
+from energy_server.repository import ReadingRepository
 from energy_server.settings import Settings, SettingsError
 
 _log = logging.getLogger("energy_server")
@@ -45,9 +50,26 @@ async def _migrate(settings: Settings, url: str) -> None:
         print("schema is up to date")
 
 
+async def _backfill(url: str) -> None:
+    async with psycopg_pool.AsyncConnectionPool(url, min_size=1, max_size=1, open=False) as pool:
+        repository = ReadingRepository(pool)
+        for kind in DeviceKind:
+            print(f"rebuilding {kind.value} hourly rollups from history ...", end=" ", flush=True)
+            started = time.perf_counter()
+            rows = await repository.rebuild_rollups(kind)
+            print(f"{rows} hourly rows in {time.perf_counter() - started:.1f} s", flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="energy-server", description=__doc__)
-    parser.add_argument("command", choices=("serve", "migrate"), nargs="?", default="serve")
+    parser.add_argument(
+        "command",
+        choices=("serve", "migrate", "backfill"),
+        nargs="?",
+        default="serve",
+        help="serve (default); migrate: apply pending migrations; "
+        "backfill: rebuild the hourly rollups from history",
+    )
     arguments = parser.parse_args(argv)
     try:
         settings = Settings.from_env()
@@ -64,6 +86,8 @@ def main(argv: list[str] | None = None) -> int:
         with _database(settings) as url:
             if arguments.command == "migrate":
                 asyncio.run(_migrate(settings, url))
+            elif arguments.command == "backfill":
+                asyncio.run(_backfill(url))
             else:
                 asyncio.run(serve(settings, url))
     except DomainError as error:

@@ -19,12 +19,13 @@ from grpc import aio
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from energy.v1 import analytics_pb2, ingest_pb2, ingest_pb2_grpc
+from energy.v1 import analytics_pb2, analytics_pb2_grpc, ingest_pb2, ingest_pb2_grpc
 from energy_server.call_boundary import CallBoundary
 from energy_server.group_commit import GroupCommitter
 from energy_server.health import DatabaseHealth
 from energy_server.migrate import apply_migrations
-from energy_server.repository import ReadingRepository
+from energy_server.repository import AnalyticsRepository, ReadingRepository
+from energy_server.servicers.analytics import AnalyticsServicer
 from energy_server.servicers.ingest import IngestLimits, IngestServicer
 from energy_server.settings import Settings
 
@@ -107,6 +108,9 @@ async def create_server(settings: Settings, database_url: str) -> RunningServer:
             ),
         ),
         server,
+    )
+    analytics_pb2_grpc.add_AnalyticsServiceServicer_to_server(
+        AnalyticsServicer(AnalyticsRepository(pool)), server
     )
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(

@@ -6,14 +6,29 @@ decides whether a reading is valid.
 
 from __future__ import annotations
 
+import base64
+import json
 import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from energy.v1 import ingest_pb2, reading_pb2
-from energy_server.domain import FieldViolation, MeterValues, Outcome, ValidReading, VehicleValues
+from google.protobuf import timestamp_pb2
+
+from energy.v1 import analytics_pb2, ingest_pb2, reading_pb2
+from energy_server.domain import (
+    Aggregate,
+    DeviceKind,
+    EfficiencyAnomaly,
+    FieldViolation,
+    MeterValues,
+    Outcome,
+    ValidReading,
+    VehicleLink,
+    VehicleValues,
+    Window,
+)
 from energy_server.errors import InvalidInput
 
 __all__ = [
@@ -242,3 +257,214 @@ class SummaryBuilder:
 
 def _rejection_index(rejection: ingest_pb2.ReadingRejection) -> int:
     return rejection.index
+
+
+# ---- Analytics: requests in, answers out ----------------------------------
+
+DEFAULT_WINDOW = timedelta(hours=24)
+MAX_WINDOW = timedelta(days=31)
+DEFAULT_PAGE_SIZE = 100
+MAX_PAGE_SIZE = 1000
+MAX_BUCKETS = 10_000
+DEFAULT_ANOMALY_THRESHOLD = 0.85
+_BUCKETS: dict[int, timedelta] = {
+    analytics_pb2.TIME_BUCKET_ONE_MINUTE: timedelta(minutes=1),
+    analytics_pb2.TIME_BUCKET_FIFTEEN_MINUTES: timedelta(minutes=15),
+    analytics_pb2.TIME_BUCKET_ONE_HOUR: timedelta(hours=1),
+    analytics_pb2.TIME_BUCKET_ONE_DAY: timedelta(days=1),
+}
+_KINDS: dict[int, DeviceKind] = {
+    analytics_pb2.DEVICE_KIND_METER: DeviceKind.METER,
+    analytics_pb2.DEVICE_KIND_VEHICLE: DeviceKind.VEHICLE,
+}
+# Timestamps a datetime can hold (years 1 to 9999).
+_MIN_SECONDS = -62_135_596_800
+_MAX_SECONDS = 253_402_300_799
+
+
+def _invalid(field_path: str, description: str) -> InvalidInput:
+    return InvalidInput(f"{field_path}: {description}", [FieldViolation(field_path, description)])
+
+
+def requested_device_id(value: str, field_path: str) -> str:
+    """A device id from a request, held to the same rules as a reading's."""
+    violations: list[FieldViolation] = []
+    _check_device_id(value, field_path, violations)
+    if violations:
+        raise InvalidInput(f"{field_path}: {violations[0].description}", violations)
+    return value
+
+
+def requested_kind(value: int) -> DeviceKind:
+    kind = _KINDS.get(value)
+    if kind is None:
+        raise _invalid("kind", "set DEVICE_KIND_METER or DEVICE_KIND_VEHICLE")
+    return kind
+
+
+def datetime_from_timestamp(stamp: timestamp_pb2.Timestamp, field_path: str) -> datetime:
+    if not 0 <= stamp.nanos < _NANOS_PER_SECOND or not _MIN_SECONDS <= stamp.seconds <= _MAX_SECONDS:
+        raise _invalid(field_path, "not a valid timestamp")
+    return datetime.fromtimestamp(stamp.seconds, UTC).replace(microsecond=stamp.nanos // 1000)
+
+
+def timestamp_of(value: datetime) -> timestamp_pb2.Timestamp:
+    seconds, nanos = timestamp_from_datetime(value)
+    return timestamp_pb2.Timestamp(seconds=seconds, nanos=nanos)
+
+
+def timestamp_of_microseconds(ts_us: int) -> timestamp_pb2.Timestamp:
+    seconds, micros = divmod(ts_us, 1_000_000)
+    return timestamp_pb2.Timestamp(seconds=seconds, nanos=micros * 1000)
+
+
+def requested_window(window: analytics_pb2.TimeWindow | None, now: datetime) -> Window:
+    """The window a request asks for: defaults filled in, then checked."""
+    end = now
+    if window is not None and window.HasField("end_time"):
+        end = datetime_from_timestamp(window.end_time, "window.end_time")
+    start = end - DEFAULT_WINDOW
+    if window is not None and window.HasField("start_time"):
+        start = datetime_from_timestamp(window.start_time, "window.start_time")
+    if start >= end:
+        raise _invalid("window", "start_time must be before end_time")
+    if end - start > MAX_WINDOW:
+        raise _invalid("window", f"may span at most {MAX_WINDOW.days} days")
+    return Window(start, end)
+
+
+def window_to_proto(window: Window) -> analytics_pb2.TimeWindow:
+    return analytics_pb2.TimeWindow(start_time=timestamp_of(window.start), end_time=timestamp_of(window.end))
+
+
+def requested_page_size(value: int) -> int:
+    if value < 0 or value > MAX_PAGE_SIZE:
+        raise _invalid("page_size", f"must be 0 (default {DEFAULT_PAGE_SIZE}) to {MAX_PAGE_SIZE}")
+    return value or DEFAULT_PAGE_SIZE
+
+
+def requested_bucket(value: int, window: Window) -> timedelta:
+    width = _BUCKETS.get(value)
+    if width is None:
+        raise _invalid("bucket", "set a TIME_BUCKET_* width")
+    if (window.end - window.start) / width > MAX_BUCKETS:
+        raise _invalid("bucket", f"the window would have more than {MAX_BUCKETS} buckets; widen them")
+    return width
+
+
+def requested_threshold(request: analytics_pb2.ListEfficiencyAnomaliesRequest) -> float:
+    if not request.HasField("threshold"):
+        return DEFAULT_ANOMALY_THRESHOLD
+    if not math.isfinite(request.threshold) or not 0 <= request.threshold <= 1:
+        raise _invalid("threshold", "must be from 0 to 1")
+    return request.threshold
+
+
+def encode_page_token(position: dict[str, object]) -> str:
+    """An opaque token: the position of the next page and the query it belongs to."""
+    return base64.urlsafe_b64encode(json.dumps(position, separators=(",", ":")).encode()).decode()
+
+
+def decode_page_token(token: str) -> dict[str, object]:
+    """The position a token names; {} for no token; INVALID_ARGUMENT when it is not ours."""
+    if not token:
+        return {}
+    try:
+        position = json.loads(base64.urlsafe_b64decode(token.encode()))
+    except (ValueError, UnicodeDecodeError):
+        position = None
+    if not isinstance(position, dict):
+        raise _invalid("page_token", "not a token this service issued")
+    return position
+
+
+def check_same_query(position: dict[str, object], query: dict[str, object]) -> None:
+    """A page token only continues the query that issued it (AIP-158)."""
+    for key, value in query.items():
+        if key in position and position[key] != value:
+            raise _invalid("page_token", f"was issued for a different {key}; start again without it")
+
+
+def meter_aggregate_to_proto(aggregate: Aggregate) -> analytics_pb2.MeterAggregate:
+    message = analytics_pb2.MeterAggregate()
+    _fill_aggregate(message, aggregate)
+    return message
+
+
+def vehicle_aggregate_to_proto(aggregate: Aggregate) -> analytics_pb2.VehicleAggregate:
+    message = analytics_pb2.VehicleAggregate()
+    _fill_aggregate(message, aggregate)
+    return message
+
+
+def _fill_aggregate(
+    message: analytics_pb2.MeterAggregate | analytics_pb2.VehicleAggregate, aggregate: Aggregate
+) -> None:
+    message.reading_count = aggregate.reading_count
+    for name, statistics in aggregate.fields.items():
+        target: analytics_pb2.ValueStatistics = getattr(message, name)
+        target.sum = statistics.sum
+        if aggregate.reading_count:
+            target.mean = statistics.sum / aggregate.reading_count
+        if statistics.min is not None:
+            target.min = statistics.min
+        if statistics.max is not None:
+            target.max = statistics.max
+    if aggregate.first_reading is not None:
+        message.first_reading_time.CopyFrom(timestamp_of(aggregate.first_reading))
+    if aggregate.last_reading is not None:
+        message.last_reading_time.CopyFrom(timestamp_of(aggregate.last_reading))
+
+
+def page_offset(position: dict[str, object]) -> int:
+    offset = position.get("offset", 0)
+    if not isinstance(offset, int) or offset < 0:
+        raise _invalid("page_token", "not a token this service issued")
+    return offset
+
+
+def meter_reading_to_proto(values: MeterValues) -> reading_pb2.MeterReading:
+    return reading_pb2.MeterReading(
+        meter_id=values.meter_id,
+        kwh_consumed_ac=values.kwh_consumed_ac,
+        voltage=values.voltage,
+        timestamp=timestamp_of_microseconds(values.ts_us),
+    )
+
+
+def vehicle_reading_to_proto(values: VehicleValues) -> reading_pb2.VehicleReading:
+    return reading_pb2.VehicleReading(
+        vehicle_id=values.vehicle_id,
+        soc=values.soc,
+        kwh_delivered_dc=values.kwh_delivered_dc,
+        battery_temp=values.battery_temp,
+        timestamp=timestamp_of_microseconds(values.ts_us),
+    )
+
+
+def reading_to_proto(values: MeterValues | VehicleValues) -> reading_pb2.Reading:
+    if isinstance(values, MeterValues):
+        return reading_pb2.Reading(meter=meter_reading_to_proto(values))
+    return reading_pb2.Reading(vehicle=vehicle_reading_to_proto(values))
+
+
+def link_to_proto(link: VehicleLink) -> analytics_pb2.VehicleLink:
+    return analytics_pb2.VehicleLink(
+        vehicle_id=link.vehicle_id, meter_id=link.meter_id, update_time=timestamp_of(link.updated_at)
+    )
+
+
+def anomaly_to_proto(anomaly: EfficiencyAnomaly) -> analytics_pb2.EfficiencyAnomaly:
+    return analytics_pb2.EfficiencyAnomaly(
+        vehicle_id=anomaly.vehicle_id,
+        meter_id=anomaly.meter_id,
+        ac_consumed_kwh=anomaly.ac_kwh,
+        dc_delivered_kwh=anomaly.dc_kwh,
+        efficiency_ratio=anomaly.ratio,
+        kind=(
+            analytics_pb2.ANOMALY_KIND_ABOVE_ONE
+            if anomaly.ratio > 1
+            else analytics_pb2.ANOMALY_KIND_BELOW_THRESHOLD
+        ),
+        deviation=anomaly.deviation,
+    )

@@ -8,8 +8,21 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from datetime import datetime
 
-__all__ = ["FieldViolation", "MeterValues", "Outcome", "ValidReading", "VehicleValues"]
+__all__ = [
+    "Aggregate",
+    "DeviceKind",
+    "EfficiencyAnomaly",
+    "FieldStatistics",
+    "FieldViolation",
+    "MeterValues",
+    "Outcome",
+    "ValidReading",
+    "VehicleLink",
+    "VehicleValues",
+    "Window",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,3 +68,58 @@ class FieldViolation:
 
     field: str
     description: str
+
+
+class DeviceKind(enum.Enum):
+    """Which table group a device belongs to."""
+
+    METER = "meter"
+    VEHICLE = "vehicle"
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """A half-open time range [start, end), timezone-aware UTC."""
+
+    start: datetime
+    end: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class FieldStatistics:
+    """Sum, smallest and largest value of one reading field (min/max None without readings)."""
+
+    sum: float
+    min: float | None
+    max: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Aggregate:
+    """What a set of readings of one kind adds up to; `fields` is keyed by field name."""
+
+    reading_count: int
+    fields: dict[str, FieldStatistics]
+    first_reading: datetime | None
+    last_reading: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class VehicleLink:
+    """The meter that charges a vehicle."""
+
+    vehicle_id: str
+    meter_id: str
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class EfficiencyAnomaly:
+    """A linked vehicle whose DC/AC ratio lies outside [threshold, 1]."""
+
+    vehicle_id: str
+    meter_id: str
+    ac_kwh: float
+    dc_kwh: float
+    ratio: float
+    deviation: float

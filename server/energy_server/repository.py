@@ -1,28 +1,39 @@
-"""ReadingRepository: stores batches of valid readings; owns the transactions.
-
-It raises domain errors only: every psycopg error is translated by
-`errors.from_database_error`.
+"""ReadingRepository stores batches of valid readings; AnalyticsRepository
+answers the read-side questions. Each owns its transactions and raises domain
+errors only: every psycopg error is translated by `errors.from_database_error`.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, LiteralString
 
 import psycopg
+import psycopg.sql
 import psycopg_pool
 
-from energy_server.domain import MeterValues, Outcome, ValidReading, VehicleValues
-from energy_server.errors import from_database_error
+from energy_server.domain import (
+    Aggregate,
+    DeviceKind,
+    EfficiencyAnomaly,
+    FieldStatistics,
+    MeterValues,
+    Outcome,
+    ValidReading,
+    VehicleLink,
+    VehicleValues,
+    Window,
+)
+from energy_server.errors import NotFound, from_database_error
+from energy_server.sql import analytics as analytics_sql
 from energy_server.sql import readings as sql
 
-__all__ = ["ReadingRepository"]
+__all__ = ["AnalyticsRepository", "ReadingRepository"]
 
 
-class ReadingRepository:
-    """Reading storage over a psycopg connection pool."""
-
+class _PooledRepository:
     def __init__(self, pool: psycopg_pool.AsyncConnectionPool[Any]) -> None:
         self._pool = pool
 
@@ -36,6 +47,10 @@ class ReadingRepository:
                 yield connection
         except (psycopg.Error, psycopg_pool.PoolTimeout) as error:
             raise from_database_error(error) from error
+
+
+class ReadingRepository(_PooledRepository):
+    """Reading storage over a psycopg connection pool."""
 
     async def ping(self, pool_wait_s: float) -> None:
         """Raise DatabaseUnavailable unless a pooled connection is had within `pool_wait_s` and answers."""
@@ -88,6 +103,24 @@ class ReadingRepository:
                     outcomes[position] = _OUTCOME_OF[outcome]
         return outcomes
 
+    async def rebuild_rollups(self, kind: DeviceKind) -> int:
+        """Recompute a kind's hourly rollups from history; the number of hourly rows."""
+        lock, delete, insert = _REBUILD[kind]
+        async with self._transaction() as connection:
+            await connection.execute(lock)
+            await connection.execute(delete)
+            cursor = await connection.execute(insert)
+            return cursor.rowcount
+
+
+_REBUILD = {
+    DeviceKind.METER: (sql.LOCK_METER_HISTORY, sql.DELETE_METER_HOURLY, sql.INSERT_METER_HOURLY_FROM_HISTORY),
+    DeviceKind.VEHICLE: (
+        sql.LOCK_VEHICLE_HISTORY,
+        sql.DELETE_VEHICLE_HOURLY,
+        sql.INSERT_VEHICLE_HOURLY_FROM_HISTORY,
+    ),
+}
 
 _OUTCOME_OF = {sql.OUTCOME_DUPLICATE: Outcome.DUPLICATE, sql.OUTCOME_STALE: Outcome.STALE}
 
@@ -111,3 +144,129 @@ def _vehicle_columns(vehicles: list[tuple[int, VehicleValues]]) -> dict[str, lis
         "kwh_delivered_dc": [v.kwh_delivered_dc for _, v in vehicles],
         "battery_temp": [v.battery_temp for _, v in vehicles],
     }
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_HOUR = timedelta(hours=1)
+_TABLES = {DeviceKind.METER: analytics_sql.METER, DeviceKind.VEHICLE: analytics_sql.VEHICLE}
+
+
+def _ranges(window: Window, use_rollups: bool) -> dict[str, datetime]:
+    """Split a window into whole hours (rollups) and raw head and tail edges."""
+    first_whole = window.start + (-(window.start - _EPOCH) % _HOUR)
+    last_whole = window.end - ((window.end - _EPOCH) % _HOUR)
+    if use_rollups and first_whole < last_whole:
+        return {
+            "rollup_start": first_whole,
+            "rollup_end": last_whole,
+            "head_start": window.start,
+            "head_end": first_whole,
+            "tail_start": last_whole,
+            "tail_end": window.end,
+        }
+    # No whole hour (or raw wanted): everything from history, empty rollup range.
+    return {
+        "rollup_start": window.start,
+        "rollup_end": window.start,
+        "head_start": window.start,
+        "head_end": window.end,
+        "tail_start": window.end,
+        "tail_end": window.end,
+    }
+
+
+def _aggregate(fields: tuple[str, ...], row: Sequence[Any]) -> Aggregate:
+    """An Aggregate from `count, (sum, min, max) per field, first, last`."""
+    statistics = {
+        name: FieldStatistics(float(row[1 + 3 * i]), row[2 + 3 * i], row[3 + 3 * i])
+        for i, name in enumerate(fields)
+    }
+    return Aggregate(int(row[0]), statistics, row[-2], row[-1])
+
+
+def _microseconds(ts: datetime) -> int:
+    delta = ts - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def _current(kind: DeviceKind, row: Sequence[Any]) -> MeterValues | VehicleValues:
+    if kind is DeviceKind.METER:
+        return MeterValues(row[0], _microseconds(row[1]), row[2], row[3])
+    return VehicleValues(row[0], _microseconds(row[1]), row[2], row[3], row[4])
+
+
+class AnalyticsRepository(_PooledRepository):
+    """Read-side queries. With `use_rollups=False` every aggregate is computed
+    from raw history only: the reference the rollup-backed answers must equal."""
+
+    def __init__(self, pool: psycopg_pool.AsyncConnectionPool[Any], *, use_rollups: bool = True) -> None:
+        super().__init__(pool)
+        self._use_rollups = use_rollups
+
+    async def _rows(
+        self, query: LiteralString | psycopg.sql.Composed, params: dict[str, Any]
+    ) -> list[tuple[Any, ...]]:
+        async with self._transaction() as connection:
+            cursor = await connection.execute(query, params)
+            return await cursor.fetchall()
+
+    async def link_vehicle(self, vehicle_id: str, meter_id: str) -> VehicleLink:
+        rows = await self._rows(
+            analytics_sql.UPSERT_VEHICLE_LINK, {"vehicle_id": vehicle_id, "meter_id": meter_id}
+        )
+        return VehicleLink(*rows[0])
+
+    async def vehicle_link(self, vehicle_id: str) -> VehicleLink:
+        rows = await self._rows(analytics_sql.SELECT_VEHICLE_LINK, {"vehicle_id": vehicle_id})
+        if not rows:
+            raise NotFound(f"vehicle {vehicle_id!r} is not linked to a meter; link it with LinkVehicle")
+        return VehicleLink(*rows[0])
+
+    async def vehicle_links(self, after: str, limit: int) -> list[VehicleLink]:
+        rows = await self._rows(analytics_sql.SELECT_VEHICLE_LINKS_AFTER, {"after": after, "limit": limit})
+        return [VehicleLink(*row) for row in rows]
+
+    async def device_aggregate(self, kind: DeviceKind, device_id: str, window: Window) -> Aggregate:
+        table = _TABLES[kind]
+        rows = await self._rows(
+            table.select_device_aggregate, {"device_id": device_id, **_ranges(window, self._use_rollups)}
+        )
+        return _aggregate(table.fields, rows[0])
+
+    async def fleet_aggregate(self, kind: DeviceKind, window: Window) -> tuple[int, Aggregate]:
+        """Distinct devices with readings in the window, and their readings' aggregate."""
+        table = _TABLES[kind]
+        rows = await self._rows(table.select_fleet_aggregate, _ranges(window, self._use_rollups))
+        return int(rows[0][0]), _aggregate(table.fields, rows[0][1:])
+
+    async def current(self, kind: DeviceKind, device_id: str) -> MeterValues | VehicleValues | None:
+        rows = await self._rows(_TABLES[kind].select_current, {"device_id": device_id})
+        return _current(kind, rows[0]) if rows else None
+
+    async def currents(
+        self, kind: DeviceKind, *, after: str, seen_since: datetime, limit: int
+    ) -> list[MeterValues | VehicleValues]:
+        rows = await self._rows(
+            _TABLES[kind].select_current_after, {"after": after, "seen_since": seen_since, "limit": limit}
+        )
+        return [_current(kind, row) for row in rows]
+
+    async def time_series(
+        self, kind: DeviceKind, device_id: str, window: Window, bucket: timedelta
+    ) -> list[tuple[datetime, Aggregate]]:
+        table = _TABLES[kind]
+        # Rollups serve buckets that are whole hours; finer ones need raw rows.
+        ranges = _ranges(window, self._use_rollups and bucket % _HOUR == timedelta(0))
+        rows = await self._rows(
+            table.select_time_series, {"device_id": device_id, "bucket": bucket, **ranges}
+        )
+        return [(row[0], _aggregate(table.fields, row[1:])) for row in rows]
+
+    async def efficiency_anomalies(
+        self, window: Window, threshold: float, *, offset: int, limit: int
+    ) -> list[EfficiencyAnomaly]:
+        rows = await self._rows(
+            analytics_sql.SELECT_ANOMALIES,
+            {"threshold": threshold, "offset": offset, "limit": limit, **_ranges(window, self._use_rollups)},
+        )
+        return [EfficiencyAnomaly(*row) for row in rows]

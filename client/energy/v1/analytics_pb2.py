@@ -22,32 +22,85 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from energy.v1 import reading_pb2 as energy_dot_v1_dot_reading__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x65nergy/v1/analytics.proto\x12\tenergy.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"j\n\nTimeWindow\x12.\n\nstart_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"Y\n\x1cGetVehiclePerformanceRequest\x12\x12\n\nvehicle_id\x18\x01 \x01(\t\x12%\n\x06window\x18\x02 \x01(\x0b\x32\x15.energy.v1.TimeWindow\"\xd3\x02\n\x1dGetVehiclePerformanceResponse\x12\x12\n\nvehicle_id\x18\x01 \x01(\t\x12\x10\n\x08meter_id\x18\x02 \x01(\t\x12%\n\x06window\x18\x03 \x01(\x0b\x32\x15.energy.v1.TimeWindow\x12\x17\n\x0f\x61\x63_consumed_kwh\x18\x04 \x01(\x01\x12\x18\n\x10\x64\x63_delivered_kwh\x18\x05 \x01(\x01\x12\x1d\n\x10\x65\x66\x66iciency_ratio\x18\x06 \x01(\x01H\x00\x88\x01\x01\x12%\n\x18\x61vg_battery_temp_celsius\x18\x07 \x01(\x01H\x01\x88\x01\x01\x12\x1b\n\x13meter_reading_count\x18\x08 \x01(\x04\x12\x1d\n\x15vehicle_reading_count\x18\t \x01(\x04\x42\x13\n\x11_efficiency_ratioB\x1b\n\x19_avg_battery_temp_celsius\"d\n\x0bVehicleLink\x12\x12\n\nvehicle_id\x18\x01 \x01(\t\x12\x10\n\x08meter_id\x18\x02 \x01(\t\x12/\n\x0bupdate_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\":\n\x12LinkVehicleRequest\x12\x12\n\nvehicle_id\x18\x01 \x01(\t\x12\x10\n\x08meter_id\x18\x02 \x01(\t\";\n\x13LinkVehicleResponse\x12$\n\x04link\x18\x01 \x01(\x0b\x32\x16.energy.v1.VehicleLink\"+\n\x15GetVehicleLinkRequest\x12\x12\n\nvehicle_id\x18\x01 \x01(\t\">\n\x16GetVehicleLinkResponse\x12$\n\x04link\x18\x01 \x01(\x0b\x32\x16.energy.v1.VehicleLink2\xa3\x02\n\x10\x41nalyticsService\x12j\n\x15GetVehiclePerformance\x12\'.energy.v1.GetVehiclePerformanceRequest\x1a(.energy.v1.GetVehiclePerformanceResponse\x12L\n\x0bLinkVehicle\x12\x1d.energy.v1.LinkVehicleRequest\x1a\x1e.energy.v1.LinkVehicleResponse\x12U\n\x0eGetVehicleLink\x12 .energy.v1.GetVehicleLinkRequest\x1a!.energy.v1.GetVehicleLinkResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x65nergy/v1/analytics.proto\x12\tenergy.v1\x1a\x17\x65nergy/v1/reading.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"j\n\nTimeWindow\x12.\n\nstart_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"n\n\x0fValueStatistics\x12\x0b\n\x03sum\x18\x01 \x01(\x01\x12\x11\n\x04mean\x18\x02 \x01(\x01H\x00\x88\x01\x01\x12\x10\n\x03min\x18\x03 \x01(\x01H\x01\x88\x01\x01\x12\x10\n\x03max\x18\x04 \x01(\x01H\x02\x88\x01\x01\x42\x07\n\x05_meanB\x06\n\x04_minB\x06\n\x04_max\"\xf8\x01\n\x0eMeterAggregate\x12\x15\n\rreading_count\x18\x01 \x01(\x04\x12\x33\n\x0fkwh_consumed_ac\x18\x02 \x01(\x0b\x32\x1a.energy.v1.ValueStatistics\x12+\n\x07voltage\x18\x03 \x01(\x0b\x32\x1a.energy.v1.ValueStatistics\x12\x36\n\x12\x66irst_reading_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x35\n\x11last_reading_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xa9\x02\n\x10VehicleAggregate\x12\x15\n\rreading_count\x18\x01 \x01(\x04\x12\'\n\x03soc\x18\x02 \x01(\x0b\x32\x1a.energy.v1.ValueStatistics\x12\x34\n\x10kwh_delivered_dc\x18\x03 \x01(\x0b\x32\x1a.energy.v1.ValueStatistics\x12\x30\n\x0c\x62\x61ttery_temp\x18\x04 \x01(\x0b\x32\x1a.energy.v1.ValueStatistics\x12\x36\n\x12\x66irst_reading_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x35\n\x11last_reading_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"Y\n\x1cGetVehiclePerformanceRequest\x12\x12\n\nvehicle_id\x18\x01 \x01(\t\x12%\n\x06window\x18\x02 \x01(\x0b\x32\x15.energy.v1.TimeWindow\"\xd3\x02\n\x1dGetVehiclePerformanceResponse\x12\x12\n\nvehicle_id\x18\x01 \x01(\t\x12\x10\n\x08meter_id\x18\x02 \x01(\t\x12%\n\x06window\x18\x03 \x01(\x0b\x32\x15.energy.v1.TimeWindow\x12\x17\n\x0f\x61\x63_consumed_kwh\x18\x04 \x01(\x01\x12\x18\n\x10\x64\x63_delivered_kwh\x18\x05 \x01(\x01\x12\x1d\n\x10\x65\x66\x66iciency_ratio\x18\x06 \x01(\x01H\x00\x88\x01\x01\x12%\n\x18\x61vg_battery_temp_celsius\x18\x07 \x01(\x01H\x01\x88\x01\x01\x12\x1b\n\x13meter_reading_count\x18\x08 \x01(\x04\x12\x1d\n\x15vehicle_reading_count\x18\t \x01(\x04\x42\x13\n\x11_efficiency_ratioB\x1b\n\x19_avg_battery_temp_celsius\"d\n\x0bVehicleLink\x12\x12\n\nvehicle_id\x18\x01 \x01(\t\x12\x10\n\x08meter_id\x18\x02 \x01(\t\x12/\n\x0bupdate_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\":\n\x12LinkVehicleRequest\x12\x12\n\nvehicle_id\x18\x01 \x01(\t\x12\x10\n\x08meter_id\x18\x02 \x01(\t\";\n\x13LinkVehicleResponse\x12$\n\x04link\x18\x01 \x01(\x0b\x32\x16.energy.v1.VehicleLink\"+\n\x15GetVehicleLinkRequest\x12\x12\n\nvehicle_id\x18\x01 \x01(\t\">\n\x16GetVehicleLinkResponse\x12$\n\x04link\x18\x01 \x01(\x0b\x32\x16.energy.v1.VehicleLink\"@\n\x17ListVehicleLinksRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"Z\n\x18ListVehicleLinksResponse\x12%\n\x05links\x18\x01 \x03(\x0b\x32\x16.energy.v1.VehicleLink\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"O\n\x14GetMeterStatsRequest\x12\x10\n\x08meter_id\x18\x01 \x01(\t\x12%\n\x06window\x18\x02 \x01(\x0b\x32\x15.energy.v1.TimeWindow\"\xa8\x01\n\x15GetMeterStatsResponse\x12\x10\n\x08meter_id\x18\x01 \x01(\t\x12%\n\x06window\x18\x02 \x01(\x0b\x32\x15.energy.v1.TimeWindow\x12(\n\x07\x63urrent\x18\x03 \x01(\x0b\x32\x17.energy.v1.MeterReading\x12,\n\taggregate\x18\x04 \x01(\x0b\x32\x19.energy.v1.MeterAggregate\"S\n\x16GetVehicleStatsRequest\x12\x12\n\nvehicle_id\x18\x01 \x01(\t\x12%\n\x06window\x18\x02 \x01(\x0b\x32\x15.energy.v1.TimeWindow\"\xb0\x01\n\x17GetVehicleStatsResponse\x12\x12\n\nvehicle_id\x18\x01 \x01(\t\x12%\n\x06window\x18\x02 \x01(\x0b\x32\x15.energy.v1.TimeWindow\x12*\n\x07\x63urrent\x18\x03 \x01(\x0b\x32\x19.energy.v1.VehicleReading\x12.\n\taggregate\x18\x04 \x01(\x0b\x32\x1b.energy.v1.VehicleAggregate\"D\n\x1bGetMeterFleetSummaryRequest\x12%\n\x06window\x18\x01 \x01(\x0b\x32\x15.energy.v1.TimeWindow\"\x89\x01\n\x1cGetMeterFleetSummaryResponse\x12%\n\x06window\x18\x01 \x01(\x0b\x32\x15.energy.v1.TimeWindow\x12\x14\n\x0c\x64\x65vice_count\x18\x02 \x01(\x04\x12,\n\taggregate\x18\x03 \x01(\x0b\x32\x19.energy.v1.MeterAggregate\"F\n\x1dGetVehicleFleetSummaryRequest\x12%\n\x06window\x18\x01 \x01(\x0b\x32\x15.energy.v1.TimeWindow\"\x8d\x01\n\x1eGetVehicleFleetSummaryResponse\x12%\n\x06window\x18\x01 \x01(\x0b\x32\x15.energy.v1.TimeWindow\x12\x14\n\x0c\x64\x65vice_count\x18\x02 \x01(\x04\x12.\n\taggregate\x18\x03 \x01(\x0b\x32\x1b.energy.v1.VehicleAggregate\"R\n\x18GetCurrentReadingRequest\x12#\n\x04kind\x18\x01 \x01(\x0e\x32\x15.energy.v1.DeviceKind\x12\x11\n\tdevice_id\x18\x02 \x01(\t\"@\n\x19GetCurrentReadingResponse\x12#\n\x07reading\x18\x01 \x01(\x0b\x32\x12.energy.v1.Reading\"\x98\x01\n\x1aListCurrentReadingsRequest\x12#\n\x04kind\x18\x01 \x01(\x0e\x32\x15.energy.v1.DeviceKind\x12.\n\nseen_since\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"\\\n\x1bListCurrentReadingsResponse\x12$\n\x08readings\x18\x01 \x03(\x0b\x32\x12.energy.v1.Reading\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x9c\x01\n\x14GetTimeSeriesRequest\x12#\n\x04kind\x18\x01 \x01(\x0e\x32\x15.energy.v1.DeviceKind\x12\x11\n\tdevice_id\x18\x02 \x01(\t\x12%\n\x06window\x18\x03 \x01(\x0b\x32\x15.energy.v1.TimeWindow\x12%\n\x06\x62ucket\x18\x04 \x01(\x0e\x32\x15.energy.v1.TimeBucket\"\xaa\x01\n\x0fTimeSeriesPoint\x12.\n\nstart_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12*\n\x05meter\x18\x02 \x01(\x0b\x32\x19.energy.v1.MeterAggregateH\x00\x12.\n\x07vehicle\x18\x03 \x01(\x0b\x32\x1b.energy.v1.VehicleAggregateH\x00\x42\x0b\n\taggregate\"j\n\x15GetTimeSeriesResponse\x12%\n\x06window\x18\x01 \x01(\x0b\x32\x15.energy.v1.TimeWindow\x12*\n\x06points\x18\x02 \x03(\x0b\x32\x1a.energy.v1.TimeSeriesPoint\"\x94\x01\n\x1eListEfficiencyAnomaliesRequest\x12%\n\x06window\x18\x01 \x01(\x0b\x32\x15.energy.v1.TimeWindow\x12\x16\n\tthreshold\x18\x02 \x01(\x01H\x00\x88\x01\x01\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\tB\x0c\n\n_threshold\"\xbf\x01\n\x11\x45\x66\x66iciencyAnomaly\x12\x12\n\nvehicle_id\x18\x01 \x01(\t\x12\x10\n\x08meter_id\x18\x02 \x01(\t\x12\x17\n\x0f\x61\x63_consumed_kwh\x18\x03 \x01(\x01\x12\x18\n\x10\x64\x63_delivered_kwh\x18\x04 \x01(\x01\x12\x18\n\x10\x65\x66\x66iciency_ratio\x18\x05 \x01(\x01\x12$\n\x04kind\x18\x06 \x01(\x0e\x32\x16.energy.v1.AnomalyKind\x12\x11\n\tdeviation\x18\x07 \x01(\x01\"\x92\x01\n\x1fListEfficiencyAnomaliesResponse\x12%\n\x06window\x18\x01 \x01(\x0b\x32\x15.energy.v1.TimeWindow\x12/\n\tanomalies\x18\x02 \x03(\x0b\x32\x1c.energy.v1.EfficiencyAnomaly\x12\x17\n\x0fnext_page_token\x18\x03 \x01(\t*Y\n\nDeviceKind\x12\x1b\n\x17\x44\x45VICE_KIND_UNSPECIFIED\x10\x00\x12\x15\n\x11\x44\x45VICE_KIND_METER\x10\x01\x12\x17\n\x13\x44\x45VICE_KIND_VEHICLE\x10\x02*\x99\x01\n\nTimeBucket\x12\x1b\n\x17TIME_BUCKET_UNSPECIFIED\x10\x00\x12\x1a\n\x16TIME_BUCKET_ONE_MINUTE\x10\x01\x12\x1f\n\x1bTIME_BUCKET_FIFTEEN_MINUTES\x10\x02\x12\x18\n\x14TIME_BUCKET_ONE_HOUR\x10\x03\x12\x17\n\x13TIME_BUCKET_ONE_DAY\x10\x04*i\n\x0b\x41nomalyKind\x12\x1c\n\x18\x41NOMALY_KIND_UNSPECIFIED\x10\x00\x12 \n\x1c\x41NOMALY_KIND_BELOW_THRESHOLD\x10\x01\x12\x1a\n\x16\x41NOMALY_KIND_ABOVE_ONE\x10\x02\x32\x92\t\n\x10\x41nalyticsService\x12j\n\x15GetVehiclePerformance\x12\'.energy.v1.GetVehiclePerformanceRequest\x1a(.energy.v1.GetVehiclePerformanceResponse\x12L\n\x0bLinkVehicle\x12\x1d.energy.v1.LinkVehicleRequest\x1a\x1e.energy.v1.LinkVehicleResponse\x12U\n\x0eGetVehicleLink\x12 .energy.v1.GetVehicleLinkRequest\x1a!.energy.v1.GetVehicleLinkResponse\x12[\n\x10ListVehicleLinks\x12\".energy.v1.ListVehicleLinksRequest\x1a#.energy.v1.ListVehicleLinksResponse\x12R\n\rGetMeterStats\x12\x1f.energy.v1.GetMeterStatsRequest\x1a .energy.v1.GetMeterStatsResponse\x12X\n\x0fGetVehicleStats\x12!.energy.v1.GetVehicleStatsRequest\x1a\".energy.v1.GetVehicleStatsResponse\x12g\n\x14GetMeterFleetSummary\x12&.energy.v1.GetMeterFleetSummaryRequest\x1a\'.energy.v1.GetMeterFleetSummaryResponse\x12m\n\x16GetVehicleFleetSummary\x12(.energy.v1.GetVehicleFleetSummaryRequest\x1a).energy.v1.GetVehicleFleetSummaryResponse\x12^\n\x11GetCurrentReading\x12#.energy.v1.GetCurrentReadingRequest\x1a$.energy.v1.GetCurrentReadingResponse\x12\x64\n\x13ListCurrentReadings\x12%.energy.v1.ListCurrentReadingsRequest\x1a&.energy.v1.ListCurrentReadingsResponse\x12R\n\rGetTimeSeries\x12\x1f.energy.v1.GetTimeSeriesRequest\x1a .energy.v1.GetTimeSeriesResponse\x12p\n\x17ListEfficiencyAnomalies\x12).energy.v1.ListEfficiencyAnomaliesRequest\x1a*.energy.v1.ListEfficiencyAnomaliesResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'energy.v1.analytics_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_TIMEWINDOW']._serialized_start=73
-  _globals['_TIMEWINDOW']._serialized_end=179
-  _globals['_GETVEHICLEPERFORMANCEREQUEST']._serialized_start=181
-  _globals['_GETVEHICLEPERFORMANCEREQUEST']._serialized_end=270
-  _globals['_GETVEHICLEPERFORMANCERESPONSE']._serialized_start=273
-  _globals['_GETVEHICLEPERFORMANCERESPONSE']._serialized_end=612
-  _globals['_VEHICLELINK']._serialized_start=614
-  _globals['_VEHICLELINK']._serialized_end=714
-  _globals['_LINKVEHICLEREQUEST']._serialized_start=716
-  _globals['_LINKVEHICLEREQUEST']._serialized_end=774
-  _globals['_LINKVEHICLERESPONSE']._serialized_start=776
-  _globals['_LINKVEHICLERESPONSE']._serialized_end=835
-  _globals['_GETVEHICLELINKREQUEST']._serialized_start=837
-  _globals['_GETVEHICLELINKREQUEST']._serialized_end=880
-  _globals['_GETVEHICLELINKRESPONSE']._serialized_start=882
-  _globals['_GETVEHICLELINKRESPONSE']._serialized_end=944
-  _globals['_ANALYTICSSERVICE']._serialized_start=947
-  _globals['_ANALYTICSSERVICE']._serialized_end=1238
+  _globals['_DEVICEKIND']._serialized_start=4067
+  _globals['_DEVICEKIND']._serialized_end=4156
+  _globals['_TIMEBUCKET']._serialized_start=4159
+  _globals['_TIMEBUCKET']._serialized_end=4312
+  _globals['_ANOMALYKIND']._serialized_start=4314
+  _globals['_ANOMALYKIND']._serialized_end=4419
+  _globals['_TIMEWINDOW']._serialized_start=98
+  _globals['_TIMEWINDOW']._serialized_end=204
+  _globals['_VALUESTATISTICS']._serialized_start=206
+  _globals['_VALUESTATISTICS']._serialized_end=316
+  _globals['_METERAGGREGATE']._serialized_start=319
+  _globals['_METERAGGREGATE']._serialized_end=567
+  _globals['_VEHICLEAGGREGATE']._serialized_start=570
+  _globals['_VEHICLEAGGREGATE']._serialized_end=867
+  _globals['_GETVEHICLEPERFORMANCEREQUEST']._serialized_start=869
+  _globals['_GETVEHICLEPERFORMANCEREQUEST']._serialized_end=958
+  _globals['_GETVEHICLEPERFORMANCERESPONSE']._serialized_start=961
+  _globals['_GETVEHICLEPERFORMANCERESPONSE']._serialized_end=1300
+  _globals['_VEHICLELINK']._serialized_start=1302
+  _globals['_VEHICLELINK']._serialized_end=1402
+  _globals['_LINKVEHICLEREQUEST']._serialized_start=1404
+  _globals['_LINKVEHICLEREQUEST']._serialized_end=1462
+  _globals['_LINKVEHICLERESPONSE']._serialized_start=1464
+  _globals['_LINKVEHICLERESPONSE']._serialized_end=1523
+  _globals['_GETVEHICLELINKREQUEST']._serialized_start=1525
+  _globals['_GETVEHICLELINKREQUEST']._serialized_end=1568
+  _globals['_GETVEHICLELINKRESPONSE']._serialized_start=1570
+  _globals['_GETVEHICLELINKRESPONSE']._serialized_end=1632
+  _globals['_LISTVEHICLELINKSREQUEST']._serialized_start=1634
+  _globals['_LISTVEHICLELINKSREQUEST']._serialized_end=1698
+  _globals['_LISTVEHICLELINKSRESPONSE']._serialized_start=1700
+  _globals['_LISTVEHICLELINKSRESPONSE']._serialized_end=1790
+  _globals['_GETMETERSTATSREQUEST']._serialized_start=1792
+  _globals['_GETMETERSTATSREQUEST']._serialized_end=1871
+  _globals['_GETMETERSTATSRESPONSE']._serialized_start=1874
+  _globals['_GETMETERSTATSRESPONSE']._serialized_end=2042
+  _globals['_GETVEHICLESTATSREQUEST']._serialized_start=2044
+  _globals['_GETVEHICLESTATSREQUEST']._serialized_end=2127
+  _globals['_GETVEHICLESTATSRESPONSE']._serialized_start=2130
+  _globals['_GETVEHICLESTATSRESPONSE']._serialized_end=2306
+  _globals['_GETMETERFLEETSUMMARYREQUEST']._serialized_start=2308
+  _globals['_GETMETERFLEETSUMMARYREQUEST']._serialized_end=2376
+  _globals['_GETMETERFLEETSUMMARYRESPONSE']._serialized_start=2379
+  _globals['_GETMETERFLEETSUMMARYRESPONSE']._serialized_end=2516
+  _globals['_GETVEHICLEFLEETSUMMARYREQUEST']._serialized_start=2518
+  _globals['_GETVEHICLEFLEETSUMMARYREQUEST']._serialized_end=2588
+  _globals['_GETVEHICLEFLEETSUMMARYRESPONSE']._serialized_start=2591
+  _globals['_GETVEHICLEFLEETSUMMARYRESPONSE']._serialized_end=2732
+  _globals['_GETCURRENTREADINGREQUEST']._serialized_start=2734
+  _globals['_GETCURRENTREADINGREQUEST']._serialized_end=2816
+  _globals['_GETCURRENTREADINGRESPONSE']._serialized_start=2818
+  _globals['_GETCURRENTREADINGRESPONSE']._serialized_end=2882
+  _globals['_LISTCURRENTREADINGSREQUEST']._serialized_start=2885
+  _globals['_LISTCURRENTREADINGSREQUEST']._serialized_end=3037
+  _globals['_LISTCURRENTREADINGSRESPONSE']._serialized_start=3039
+  _globals['_LISTCURRENTREADINGSRESPONSE']._serialized_end=3131
+  _globals['_GETTIMESERIESREQUEST']._serialized_start=3134
+  _globals['_GETTIMESERIESREQUEST']._serialized_end=3290
+  _globals['_TIMESERIESPOINT']._serialized_start=3293
+  _globals['_TIMESERIESPOINT']._serialized_end=3463
+  _globals['_GETTIMESERIESRESPONSE']._serialized_start=3465
+  _globals['_GETTIMESERIESRESPONSE']._serialized_end=3571
+  _globals['_LISTEFFICIENCYANOMALIESREQUEST']._serialized_start=3574
+  _globals['_LISTEFFICIENCYANOMALIESREQUEST']._serialized_end=3722
+  _globals['_EFFICIENCYANOMALY']._serialized_start=3725
+  _globals['_EFFICIENCYANOMALY']._serialized_end=3916
+  _globals['_LISTEFFICIENCYANOMALIESRESPONSE']._serialized_start=3919
+  _globals['_LISTEFFICIENCYANOMALIESRESPONSE']._serialized_end=4065
+  _globals['_ANALYTICSSERVICE']._serialized_start=4422
+  _globals['_ANALYTICSSERVICE']._serialized_end=5592
 # @@protoc_insertion_point(module_scope)

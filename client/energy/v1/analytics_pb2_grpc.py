@@ -26,9 +26,18 @@ if _version_not_supported:
 
 
 class AnalyticsServiceStub:
-    """Answers questions about stored readings. Every window is half-open,
-    [start_time, end_time): a reading exactly at `end_time` is outside it.
-    When a request leaves the window out, it is the 24 hours ending now.
+    """Answers questions about stored readings.
+
+    Windows are half-open, [start_time, end_time): a reading exactly at
+    `end_time` is outside. A request without a window means the 24 hours ending
+    now; a window may be at most 31 days long. Energy is in kWh, voltage in V,
+    state of charge in percent, temperature in degrees Celsius.
+
+    Fleet summaries, time series with buckets of an hour or more and the
+    anomaly ranking read hourly rollups kept exactly in step with history
+    (maintained in the ingest transaction), plus raw readings for the partial
+    hours at the window's edges, so every answer equals the computation over
+    raw readings.
     """
 
     def __init__(self, channel):
@@ -52,12 +61,66 @@ class AnalyticsServiceStub:
                 request_serializer=energy_dot_v1_dot_analytics__pb2.GetVehicleLinkRequest.SerializeToString,
                 response_deserializer=energy_dot_v1_dot_analytics__pb2.GetVehicleLinkResponse.FromString,
                 _registered_method=True)
+        self.ListVehicleLinks = channel.unary_unary(
+                '/energy.v1.AnalyticsService/ListVehicleLinks',
+                request_serializer=energy_dot_v1_dot_analytics__pb2.ListVehicleLinksRequest.SerializeToString,
+                response_deserializer=energy_dot_v1_dot_analytics__pb2.ListVehicleLinksResponse.FromString,
+                _registered_method=True)
+        self.GetMeterStats = channel.unary_unary(
+                '/energy.v1.AnalyticsService/GetMeterStats',
+                request_serializer=energy_dot_v1_dot_analytics__pb2.GetMeterStatsRequest.SerializeToString,
+                response_deserializer=energy_dot_v1_dot_analytics__pb2.GetMeterStatsResponse.FromString,
+                _registered_method=True)
+        self.GetVehicleStats = channel.unary_unary(
+                '/energy.v1.AnalyticsService/GetVehicleStats',
+                request_serializer=energy_dot_v1_dot_analytics__pb2.GetVehicleStatsRequest.SerializeToString,
+                response_deserializer=energy_dot_v1_dot_analytics__pb2.GetVehicleStatsResponse.FromString,
+                _registered_method=True)
+        self.GetMeterFleetSummary = channel.unary_unary(
+                '/energy.v1.AnalyticsService/GetMeterFleetSummary',
+                request_serializer=energy_dot_v1_dot_analytics__pb2.GetMeterFleetSummaryRequest.SerializeToString,
+                response_deserializer=energy_dot_v1_dot_analytics__pb2.GetMeterFleetSummaryResponse.FromString,
+                _registered_method=True)
+        self.GetVehicleFleetSummary = channel.unary_unary(
+                '/energy.v1.AnalyticsService/GetVehicleFleetSummary',
+                request_serializer=energy_dot_v1_dot_analytics__pb2.GetVehicleFleetSummaryRequest.SerializeToString,
+                response_deserializer=energy_dot_v1_dot_analytics__pb2.GetVehicleFleetSummaryResponse.FromString,
+                _registered_method=True)
+        self.GetCurrentReading = channel.unary_unary(
+                '/energy.v1.AnalyticsService/GetCurrentReading',
+                request_serializer=energy_dot_v1_dot_analytics__pb2.GetCurrentReadingRequest.SerializeToString,
+                response_deserializer=energy_dot_v1_dot_analytics__pb2.GetCurrentReadingResponse.FromString,
+                _registered_method=True)
+        self.ListCurrentReadings = channel.unary_unary(
+                '/energy.v1.AnalyticsService/ListCurrentReadings',
+                request_serializer=energy_dot_v1_dot_analytics__pb2.ListCurrentReadingsRequest.SerializeToString,
+                response_deserializer=energy_dot_v1_dot_analytics__pb2.ListCurrentReadingsResponse.FromString,
+                _registered_method=True)
+        self.GetTimeSeries = channel.unary_unary(
+                '/energy.v1.AnalyticsService/GetTimeSeries',
+                request_serializer=energy_dot_v1_dot_analytics__pb2.GetTimeSeriesRequest.SerializeToString,
+                response_deserializer=energy_dot_v1_dot_analytics__pb2.GetTimeSeriesResponse.FromString,
+                _registered_method=True)
+        self.ListEfficiencyAnomalies = channel.unary_unary(
+                '/energy.v1.AnalyticsService/ListEfficiencyAnomalies',
+                request_serializer=energy_dot_v1_dot_analytics__pb2.ListEfficiencyAnomaliesRequest.SerializeToString,
+                response_deserializer=energy_dot_v1_dot_analytics__pb2.ListEfficiencyAnomaliesResponse.FromString,
+                _registered_method=True)
 
 
 class AnalyticsServiceServicer:
-    """Answers questions about stored readings. Every window is half-open,
-    [start_time, end_time): a reading exactly at `end_time` is outside it.
-    When a request leaves the window out, it is the 24 hours ending now.
+    """Answers questions about stored readings.
+
+    Windows are half-open, [start_time, end_time): a reading exactly at
+    `end_time` is outside. A request without a window means the 24 hours ending
+    now; a window may be at most 31 days long. Energy is in kWh, voltage in V,
+    state of charge in percent, temperature in degrees Celsius.
+
+    Fleet summaries, time series with buckets of an hour or more and the
+    anomaly ranking read hourly rollups kept exactly in step with history
+    (maintained in the ingest transaction), plus raw readings for the partial
+    hours at the window's edges, so every answer equals the computation over
+    raw readings.
     """
 
     def GetVehiclePerformance(self, request, context):
@@ -85,6 +148,76 @@ class AnalyticsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListVehicleLinks(self, request, context):
+        """Lists links in vehicle id order, a page at a time (AIP-158).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetMeterStats(self, request, context):
+        """One meter: its current state and its statistics over a window.
+        NOT_FOUND when the meter has never reported.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetVehicleStats(self, request, context):
+        """One vehicle: its current state and its statistics over a window.
+        NOT_FOUND when the vehicle has never reported.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetMeterFleetSummary(self, request, context):
+        """All meters over a window: how many reported, and statistics of their
+        readings.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetVehicleFleetSummary(self, request, context):
+        """All vehicles over a window: how many reported, and statistics of their
+        readings.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetCurrentReading(self, request, context):
+        """The latest reading of one device, from the hot current tables.
+        NOT_FOUND when the device has never reported.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListCurrentReadings(self, request, context):
+        """The latest reading of every device of a kind, in device id order, a
+        page at a time, optionally only devices seen since a time.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetTimeSeries(self, request, context):
+        """One device's readings aggregated into time buckets, for charts.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListEfficiencyAnomalies(self, request, context):
+        """Linked vehicles whose efficiency over a window is below a threshold or
+        above 1 (a sensor or pairing fault), worst first, a page at a time.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AnalyticsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -103,6 +236,51 @@ def add_AnalyticsServiceServicer_to_server(servicer, server):
                     request_deserializer=energy_dot_v1_dot_analytics__pb2.GetVehicleLinkRequest.FromString,
                     response_serializer=energy_dot_v1_dot_analytics__pb2.GetVehicleLinkResponse.SerializeToString,
             ),
+            'ListVehicleLinks': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListVehicleLinks,
+                    request_deserializer=energy_dot_v1_dot_analytics__pb2.ListVehicleLinksRequest.FromString,
+                    response_serializer=energy_dot_v1_dot_analytics__pb2.ListVehicleLinksResponse.SerializeToString,
+            ),
+            'GetMeterStats': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetMeterStats,
+                    request_deserializer=energy_dot_v1_dot_analytics__pb2.GetMeterStatsRequest.FromString,
+                    response_serializer=energy_dot_v1_dot_analytics__pb2.GetMeterStatsResponse.SerializeToString,
+            ),
+            'GetVehicleStats': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetVehicleStats,
+                    request_deserializer=energy_dot_v1_dot_analytics__pb2.GetVehicleStatsRequest.FromString,
+                    response_serializer=energy_dot_v1_dot_analytics__pb2.GetVehicleStatsResponse.SerializeToString,
+            ),
+            'GetMeterFleetSummary': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetMeterFleetSummary,
+                    request_deserializer=energy_dot_v1_dot_analytics__pb2.GetMeterFleetSummaryRequest.FromString,
+                    response_serializer=energy_dot_v1_dot_analytics__pb2.GetMeterFleetSummaryResponse.SerializeToString,
+            ),
+            'GetVehicleFleetSummary': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetVehicleFleetSummary,
+                    request_deserializer=energy_dot_v1_dot_analytics__pb2.GetVehicleFleetSummaryRequest.FromString,
+                    response_serializer=energy_dot_v1_dot_analytics__pb2.GetVehicleFleetSummaryResponse.SerializeToString,
+            ),
+            'GetCurrentReading': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCurrentReading,
+                    request_deserializer=energy_dot_v1_dot_analytics__pb2.GetCurrentReadingRequest.FromString,
+                    response_serializer=energy_dot_v1_dot_analytics__pb2.GetCurrentReadingResponse.SerializeToString,
+            ),
+            'ListCurrentReadings': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListCurrentReadings,
+                    request_deserializer=energy_dot_v1_dot_analytics__pb2.ListCurrentReadingsRequest.FromString,
+                    response_serializer=energy_dot_v1_dot_analytics__pb2.ListCurrentReadingsResponse.SerializeToString,
+            ),
+            'GetTimeSeries': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetTimeSeries,
+                    request_deserializer=energy_dot_v1_dot_analytics__pb2.GetTimeSeriesRequest.FromString,
+                    response_serializer=energy_dot_v1_dot_analytics__pb2.GetTimeSeriesResponse.SerializeToString,
+            ),
+            'ListEfficiencyAnomalies': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListEfficiencyAnomalies,
+                    request_deserializer=energy_dot_v1_dot_analytics__pb2.ListEfficiencyAnomaliesRequest.FromString,
+                    response_serializer=energy_dot_v1_dot_analytics__pb2.ListEfficiencyAnomaliesResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'energy.v1.AnalyticsService', rpc_method_handlers)
@@ -112,9 +290,18 @@ def add_AnalyticsServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class AnalyticsService:
-    """Answers questions about stored readings. Every window is half-open,
-    [start_time, end_time): a reading exactly at `end_time` is outside it.
-    When a request leaves the window out, it is the 24 hours ending now.
+    """Answers questions about stored readings.
+
+    Windows are half-open, [start_time, end_time): a reading exactly at
+    `end_time` is outside. A request without a window means the 24 hours ending
+    now; a window may be at most 31 days long. Energy is in kWh, voltage in V,
+    state of charge in percent, temperature in degrees Celsius.
+
+    Fleet summaries, time series with buckets of an hour or more and the
+    anomaly ranking read hourly rollups kept exactly in step with history
+    (maintained in the ingest transaction), plus raw readings for the partial
+    hours at the window's edges, so every answer equals the computation over
+    raw readings.
     """
 
     @staticmethod
@@ -188,6 +375,249 @@ class AnalyticsService:
             '/energy.v1.AnalyticsService/GetVehicleLink',
             energy_dot_v1_dot_analytics__pb2.GetVehicleLinkRequest.SerializeToString,
             energy_dot_v1_dot_analytics__pb2.GetVehicleLinkResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListVehicleLinks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/energy.v1.AnalyticsService/ListVehicleLinks',
+            energy_dot_v1_dot_analytics__pb2.ListVehicleLinksRequest.SerializeToString,
+            energy_dot_v1_dot_analytics__pb2.ListVehicleLinksResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetMeterStats(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/energy.v1.AnalyticsService/GetMeterStats',
+            energy_dot_v1_dot_analytics__pb2.GetMeterStatsRequest.SerializeToString,
+            energy_dot_v1_dot_analytics__pb2.GetMeterStatsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetVehicleStats(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/energy.v1.AnalyticsService/GetVehicleStats',
+            energy_dot_v1_dot_analytics__pb2.GetVehicleStatsRequest.SerializeToString,
+            energy_dot_v1_dot_analytics__pb2.GetVehicleStatsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetMeterFleetSummary(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/energy.v1.AnalyticsService/GetMeterFleetSummary',
+            energy_dot_v1_dot_analytics__pb2.GetMeterFleetSummaryRequest.SerializeToString,
+            energy_dot_v1_dot_analytics__pb2.GetMeterFleetSummaryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetVehicleFleetSummary(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/energy.v1.AnalyticsService/GetVehicleFleetSummary',
+            energy_dot_v1_dot_analytics__pb2.GetVehicleFleetSummaryRequest.SerializeToString,
+            energy_dot_v1_dot_analytics__pb2.GetVehicleFleetSummaryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCurrentReading(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/energy.v1.AnalyticsService/GetCurrentReading',
+            energy_dot_v1_dot_analytics__pb2.GetCurrentReadingRequest.SerializeToString,
+            energy_dot_v1_dot_analytics__pb2.GetCurrentReadingResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListCurrentReadings(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/energy.v1.AnalyticsService/ListCurrentReadings',
+            energy_dot_v1_dot_analytics__pb2.ListCurrentReadingsRequest.SerializeToString,
+            energy_dot_v1_dot_analytics__pb2.ListCurrentReadingsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetTimeSeries(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/energy.v1.AnalyticsService/GetTimeSeries',
+            energy_dot_v1_dot_analytics__pb2.GetTimeSeriesRequest.SerializeToString,
+            energy_dot_v1_dot_analytics__pb2.GetTimeSeriesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListEfficiencyAnomalies(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/energy.v1.AnalyticsService/ListEfficiencyAnomalies',
+            energy_dot_v1_dot_analytics__pb2.ListEfficiencyAnomaliesRequest.SerializeToString,
+            energy_dot_v1_dot_analytics__pb2.ListEfficiencyAnomaliesResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -27,9 +27,18 @@ GRPC_GENERATED_VERSION: str
 GRPC_VERSION: str
 
 class AnalyticsServiceStub:
-    """Answers questions about stored readings. Every window is half-open,
-    [start_time, end_time): a reading exactly at `end_time` is outside it.
-    When a request leaves the window out, it is the 24 hours ending now.
+    """Answers questions about stored readings.
+
+    Windows are half-open, [start_time, end_time): a reading exactly at
+    `end_time` is outside. A request without a window means the 24 hours ending
+    now; a window may be at most 31 days long. Energy is in kWh, voltage in V,
+    state of charge in percent, temperature in degrees Celsius.
+
+    Fleet summaries, time series with buckets of an hour or more and the
+    anomaly ranking read hourly rollups kept exactly in step with history
+    (maintained in the ingest transaction), plus raw readings for the partial
+    hours at the window's edges, so every answer equals the computation over
+    raw readings.
     """
 
     @_typing.overload
@@ -48,12 +57,53 @@ class AnalyticsServiceStub:
     """
     GetVehicleLink: _grpc.UnaryUnaryMultiCallable[_analytics_pb2.GetVehicleLinkRequest, _analytics_pb2.GetVehicleLinkResponse]
     """Returns the link of one vehicle. NOT_FOUND when it has none."""
+    ListVehicleLinks: _grpc.UnaryUnaryMultiCallable[_analytics_pb2.ListVehicleLinksRequest, _analytics_pb2.ListVehicleLinksResponse]
+    """Lists links in vehicle id order, a page at a time (AIP-158)."""
+    GetMeterStats: _grpc.UnaryUnaryMultiCallable[_analytics_pb2.GetMeterStatsRequest, _analytics_pb2.GetMeterStatsResponse]
+    """One meter: its current state and its statistics over a window.
+    NOT_FOUND when the meter has never reported.
+    """
+    GetVehicleStats: _grpc.UnaryUnaryMultiCallable[_analytics_pb2.GetVehicleStatsRequest, _analytics_pb2.GetVehicleStatsResponse]
+    """One vehicle: its current state and its statistics over a window.
+    NOT_FOUND when the vehicle has never reported.
+    """
+    GetMeterFleetSummary: _grpc.UnaryUnaryMultiCallable[_analytics_pb2.GetMeterFleetSummaryRequest, _analytics_pb2.GetMeterFleetSummaryResponse]
+    """All meters over a window: how many reported, and statistics of their
+    readings.
+    """
+    GetVehicleFleetSummary: _grpc.UnaryUnaryMultiCallable[_analytics_pb2.GetVehicleFleetSummaryRequest, _analytics_pb2.GetVehicleFleetSummaryResponse]
+    """All vehicles over a window: how many reported, and statistics of their
+    readings.
+    """
+    GetCurrentReading: _grpc.UnaryUnaryMultiCallable[_analytics_pb2.GetCurrentReadingRequest, _analytics_pb2.GetCurrentReadingResponse]
+    """The latest reading of one device, from the hot current tables.
+    NOT_FOUND when the device has never reported.
+    """
+    ListCurrentReadings: _grpc.UnaryUnaryMultiCallable[_analytics_pb2.ListCurrentReadingsRequest, _analytics_pb2.ListCurrentReadingsResponse]
+    """The latest reading of every device of a kind, in device id order, a
+    page at a time, optionally only devices seen since a time.
+    """
+    GetTimeSeries: _grpc.UnaryUnaryMultiCallable[_analytics_pb2.GetTimeSeriesRequest, _analytics_pb2.GetTimeSeriesResponse]
+    """One device's readings aggregated into time buckets, for charts."""
+    ListEfficiencyAnomalies: _grpc.UnaryUnaryMultiCallable[_analytics_pb2.ListEfficiencyAnomaliesRequest, _analytics_pb2.ListEfficiencyAnomaliesResponse]
+    """Linked vehicles whose efficiency over a window is below a threshold or
+    above 1 (a sensor or pairing fault), worst first, a page at a time.
+    """
 
 @_typing.type_check_only
 class AnalyticsServiceAsyncStub(AnalyticsServiceStub):
-    """Answers questions about stored readings. Every window is half-open,
-    [start_time, end_time): a reading exactly at `end_time` is outside it.
-    When a request leaves the window out, it is the 24 hours ending now.
+    """Answers questions about stored readings.
+
+    Windows are half-open, [start_time, end_time): a reading exactly at
+    `end_time` is outside. A request without a window means the 24 hours ending
+    now; a window may be at most 31 days long. Energy is in kWh, voltage in V,
+    state of charge in percent, temperature in degrees Celsius.
+
+    Fleet summaries, time series with buckets of an hour or more and the
+    anomaly ranking read hourly rollups kept exactly in step with history
+    (maintained in the ingest transaction), plus raw readings for the partial
+    hours at the window's edges, so every answer equals the computation over
+    raw readings.
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
@@ -69,11 +119,52 @@ class AnalyticsServiceAsyncStub(AnalyticsServiceStub):
     """
     GetVehicleLink: _aio.UnaryUnaryMultiCallable[_analytics_pb2.GetVehicleLinkRequest, _analytics_pb2.GetVehicleLinkResponse]  # type: ignore[assignment]
     """Returns the link of one vehicle. NOT_FOUND when it has none."""
+    ListVehicleLinks: _aio.UnaryUnaryMultiCallable[_analytics_pb2.ListVehicleLinksRequest, _analytics_pb2.ListVehicleLinksResponse]  # type: ignore[assignment]
+    """Lists links in vehicle id order, a page at a time (AIP-158)."""
+    GetMeterStats: _aio.UnaryUnaryMultiCallable[_analytics_pb2.GetMeterStatsRequest, _analytics_pb2.GetMeterStatsResponse]  # type: ignore[assignment]
+    """One meter: its current state and its statistics over a window.
+    NOT_FOUND when the meter has never reported.
+    """
+    GetVehicleStats: _aio.UnaryUnaryMultiCallable[_analytics_pb2.GetVehicleStatsRequest, _analytics_pb2.GetVehicleStatsResponse]  # type: ignore[assignment]
+    """One vehicle: its current state and its statistics over a window.
+    NOT_FOUND when the vehicle has never reported.
+    """
+    GetMeterFleetSummary: _aio.UnaryUnaryMultiCallable[_analytics_pb2.GetMeterFleetSummaryRequest, _analytics_pb2.GetMeterFleetSummaryResponse]  # type: ignore[assignment]
+    """All meters over a window: how many reported, and statistics of their
+    readings.
+    """
+    GetVehicleFleetSummary: _aio.UnaryUnaryMultiCallable[_analytics_pb2.GetVehicleFleetSummaryRequest, _analytics_pb2.GetVehicleFleetSummaryResponse]  # type: ignore[assignment]
+    """All vehicles over a window: how many reported, and statistics of their
+    readings.
+    """
+    GetCurrentReading: _aio.UnaryUnaryMultiCallable[_analytics_pb2.GetCurrentReadingRequest, _analytics_pb2.GetCurrentReadingResponse]  # type: ignore[assignment]
+    """The latest reading of one device, from the hot current tables.
+    NOT_FOUND when the device has never reported.
+    """
+    ListCurrentReadings: _aio.UnaryUnaryMultiCallable[_analytics_pb2.ListCurrentReadingsRequest, _analytics_pb2.ListCurrentReadingsResponse]  # type: ignore[assignment]
+    """The latest reading of every device of a kind, in device id order, a
+    page at a time, optionally only devices seen since a time.
+    """
+    GetTimeSeries: _aio.UnaryUnaryMultiCallable[_analytics_pb2.GetTimeSeriesRequest, _analytics_pb2.GetTimeSeriesResponse]  # type: ignore[assignment]
+    """One device's readings aggregated into time buckets, for charts."""
+    ListEfficiencyAnomalies: _aio.UnaryUnaryMultiCallable[_analytics_pb2.ListEfficiencyAnomaliesRequest, _analytics_pb2.ListEfficiencyAnomaliesResponse]  # type: ignore[assignment]
+    """Linked vehicles whose efficiency over a window is below a threshold or
+    above 1 (a sensor or pairing fault), worst first, a page at a time.
+    """
 
 class AnalyticsServiceServicer(metaclass=_abc_1.ABCMeta):
-    """Answers questions about stored readings. Every window is half-open,
-    [start_time, end_time): a reading exactly at `end_time` is outside it.
-    When a request leaves the window out, it is the 24 hours ending now.
+    """Answers questions about stored readings.
+
+    Windows are half-open, [start_time, end_time): a reading exactly at
+    `end_time` is outside. A request without a window means the 24 hours ending
+    now; a window may be at most 31 days long. Energy is in kWh, voltage in V,
+    state of charge in percent, temperature in degrees Celsius.
+
+    Fleet summaries, time series with buckets of an hour or more and the
+    anomaly ranking read hourly rollups kept exactly in step with history
+    (maintained in the ingest transaction), plus raw readings for the partial
+    hours at the window's edges, so every answer equals the computation over
+    raw readings.
     """
 
     @_abc_1.abstractmethod
@@ -105,5 +196,91 @@ class AnalyticsServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_analytics_pb2.GetVehicleLinkResponse, _abc.Awaitable[_analytics_pb2.GetVehicleLinkResponse]]:
         """Returns the link of one vehicle. NOT_FOUND when it has none."""
+
+    @_abc_1.abstractmethod
+    def ListVehicleLinks(
+        self,
+        request: _analytics_pb2.ListVehicleLinksRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_analytics_pb2.ListVehicleLinksResponse, _abc.Awaitable[_analytics_pb2.ListVehicleLinksResponse]]:
+        """Lists links in vehicle id order, a page at a time (AIP-158)."""
+
+    @_abc_1.abstractmethod
+    def GetMeterStats(
+        self,
+        request: _analytics_pb2.GetMeterStatsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_analytics_pb2.GetMeterStatsResponse, _abc.Awaitable[_analytics_pb2.GetMeterStatsResponse]]:
+        """One meter: its current state and its statistics over a window.
+        NOT_FOUND when the meter has never reported.
+        """
+
+    @_abc_1.abstractmethod
+    def GetVehicleStats(
+        self,
+        request: _analytics_pb2.GetVehicleStatsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_analytics_pb2.GetVehicleStatsResponse, _abc.Awaitable[_analytics_pb2.GetVehicleStatsResponse]]:
+        """One vehicle: its current state and its statistics over a window.
+        NOT_FOUND when the vehicle has never reported.
+        """
+
+    @_abc_1.abstractmethod
+    def GetMeterFleetSummary(
+        self,
+        request: _analytics_pb2.GetMeterFleetSummaryRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_analytics_pb2.GetMeterFleetSummaryResponse, _abc.Awaitable[_analytics_pb2.GetMeterFleetSummaryResponse]]:
+        """All meters over a window: how many reported, and statistics of their
+        readings.
+        """
+
+    @_abc_1.abstractmethod
+    def GetVehicleFleetSummary(
+        self,
+        request: _analytics_pb2.GetVehicleFleetSummaryRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_analytics_pb2.GetVehicleFleetSummaryResponse, _abc.Awaitable[_analytics_pb2.GetVehicleFleetSummaryResponse]]:
+        """All vehicles over a window: how many reported, and statistics of their
+        readings.
+        """
+
+    @_abc_1.abstractmethod
+    def GetCurrentReading(
+        self,
+        request: _analytics_pb2.GetCurrentReadingRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_analytics_pb2.GetCurrentReadingResponse, _abc.Awaitable[_analytics_pb2.GetCurrentReadingResponse]]:
+        """The latest reading of one device, from the hot current tables.
+        NOT_FOUND when the device has never reported.
+        """
+
+    @_abc_1.abstractmethod
+    def ListCurrentReadings(
+        self,
+        request: _analytics_pb2.ListCurrentReadingsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_analytics_pb2.ListCurrentReadingsResponse, _abc.Awaitable[_analytics_pb2.ListCurrentReadingsResponse]]:
+        """The latest reading of every device of a kind, in device id order, a
+        page at a time, optionally only devices seen since a time.
+        """
+
+    @_abc_1.abstractmethod
+    def GetTimeSeries(
+        self,
+        request: _analytics_pb2.GetTimeSeriesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_analytics_pb2.GetTimeSeriesResponse, _abc.Awaitable[_analytics_pb2.GetTimeSeriesResponse]]:
+        """One device's readings aggregated into time buckets, for charts."""
+
+    @_abc_1.abstractmethod
+    def ListEfficiencyAnomalies(
+        self,
+        request: _analytics_pb2.ListEfficiencyAnomaliesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_analytics_pb2.ListEfficiencyAnomaliesResponse, _abc.Awaitable[_analytics_pb2.ListEfficiencyAnomaliesResponse]]:
+        """Linked vehicles whose efficiency over a window is below a threshold or
+        above 1 (a sensor or pairing fault), worst first, a page at a time.
+        """
 
 def add_AnalyticsServiceServicer_to_server(servicer: AnalyticsServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

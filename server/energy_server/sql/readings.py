@@ -11,7 +11,9 @@ reading's position in the batch) and `unnest` turns it into rows:
 4. `upserted`: the newest inserted row per device (collapsed with DISTINCT ON)
    replaces current only when strictly newer; rows go in device order so
    that concurrent batches lock current rows in one order and cannot deadlock.
-5. The result: only the readings that were not plainly accepted, as
+5. `rolled_up`: the inserted rows (only those: duplicates never count) added
+   to their device's hourly rollup, in key order for the same reason.
+6. The result: only the readings that were not plainly accepted, as
    (position, outcome) with outcome 1 = duplicate (not inserted) and
    2 = stale (inserted, but older than the device's current row before the
    batch or than an earlier reading of the batch, or beaten by a concurrent
@@ -94,6 +96,25 @@ upserted AS (
         voltage = EXCLUDED.voltage
     WHERE c.ts < EXCLUDED.ts
     RETURNING meter_id
+),
+rolled_up AS (
+    INSERT INTO meter_hourly AS h
+    SELECT meter_id, date_bin('1 hour', ts, timestamptz 'epoch'), count(*),
+           sum(kwh_consumed_ac), min(kwh_consumed_ac), max(kwh_consumed_ac),
+           sum(voltage), min(voltage), max(voltage), min(ts), max(ts)
+    FROM inserted
+    GROUP BY 1, 2
+    ORDER BY 1, 2
+    ON CONFLICT (meter_id, hour) DO UPDATE SET
+        reading_count = h.reading_count + EXCLUDED.reading_count,
+        kwh_consumed_ac_sum = h.kwh_consumed_ac_sum + EXCLUDED.kwh_consumed_ac_sum,
+        kwh_consumed_ac_min = least(h.kwh_consumed_ac_min, EXCLUDED.kwh_consumed_ac_min),
+        kwh_consumed_ac_max = greatest(h.kwh_consumed_ac_max, EXCLUDED.kwh_consumed_ac_max),
+        voltage_sum = h.voltage_sum + EXCLUDED.voltage_sum,
+        voltage_min = least(h.voltage_min, EXCLUDED.voltage_min),
+        voltage_max = greatest(h.voltage_max, EXCLUDED.voltage_max),
+        first_ts = least(h.first_ts, EXCLUDED.first_ts),
+        last_ts = greatest(h.last_ts, EXCLUDED.last_ts)
 ),"""
         ),
         _JUDGE.format(device=sql.Identifier("meter_id"), current=sql.Identifier("meter_current")),
@@ -130,6 +151,29 @@ upserted AS (
         battery_temp = EXCLUDED.battery_temp
     WHERE c.ts < EXCLUDED.ts
     RETURNING vehicle_id
+),
+rolled_up AS (
+    INSERT INTO vehicle_hourly AS h
+    SELECT vehicle_id, date_bin('1 hour', ts, timestamptz 'epoch'), count(*),
+           sum(soc), min(soc), max(soc),
+           sum(kwh_delivered_dc), min(kwh_delivered_dc), max(kwh_delivered_dc),
+           sum(battery_temp), min(battery_temp), max(battery_temp), min(ts), max(ts)
+    FROM inserted
+    GROUP BY 1, 2
+    ORDER BY 1, 2
+    ON CONFLICT (vehicle_id, hour) DO UPDATE SET
+        reading_count = h.reading_count + EXCLUDED.reading_count,
+        soc_sum = h.soc_sum + EXCLUDED.soc_sum,
+        soc_min = least(h.soc_min, EXCLUDED.soc_min),
+        soc_max = greatest(h.soc_max, EXCLUDED.soc_max),
+        kwh_delivered_dc_sum = h.kwh_delivered_dc_sum + EXCLUDED.kwh_delivered_dc_sum,
+        kwh_delivered_dc_min = least(h.kwh_delivered_dc_min, EXCLUDED.kwh_delivered_dc_min),
+        kwh_delivered_dc_max = greatest(h.kwh_delivered_dc_max, EXCLUDED.kwh_delivered_dc_max),
+        battery_temp_sum = h.battery_temp_sum + EXCLUDED.battery_temp_sum,
+        battery_temp_min = least(h.battery_temp_min, EXCLUDED.battery_temp_min),
+        battery_temp_max = greatest(h.battery_temp_max, EXCLUDED.battery_temp_max),
+        first_ts = least(h.first_ts, EXCLUDED.first_ts),
+        last_ts = greatest(h.last_ts, EXCLUDED.last_ts)
 ),"""
         ),
         _JUDGE.format(device=sql.Identifier("vehicle_id"), current=sql.Identifier("vehicle_current")),
@@ -137,3 +181,28 @@ upserted AS (
 )
 
 PING: Final = "SELECT 1"
+
+# Rebuild a rollup table from history (the `backfill` command). History is
+# locked against writes for the duration, so no ingest lands between the
+# DELETE and the INSERT; ingest waits and then adds to the rebuilt rows.
+LOCK_METER_HISTORY: Final = "LOCK TABLE meter_readings IN SHARE MODE"
+DELETE_METER_HOURLY: Final = "DELETE FROM meter_hourly"
+INSERT_METER_HOURLY_FROM_HISTORY: Final = """
+INSERT INTO meter_hourly
+SELECT meter_id, date_bin('1 hour', ts, timestamptz 'epoch'), count(*),
+       sum(kwh_consumed_ac), min(kwh_consumed_ac), max(kwh_consumed_ac),
+       sum(voltage), min(voltage), max(voltage), min(ts), max(ts)
+FROM meter_readings
+GROUP BY 1, 2
+"""
+LOCK_VEHICLE_HISTORY: Final = "LOCK TABLE vehicle_readings IN SHARE MODE"
+DELETE_VEHICLE_HOURLY: Final = "DELETE FROM vehicle_hourly"
+INSERT_VEHICLE_HOURLY_FROM_HISTORY: Final = """
+INSERT INTO vehicle_hourly
+SELECT vehicle_id, date_bin('1 hour', ts, timestamptz 'epoch'), count(*),
+       sum(soc), min(soc), max(soc),
+       sum(kwh_delivered_dc), min(kwh_delivered_dc), max(kwh_delivered_dc),
+       sum(battery_temp), min(battery_temp), max(battery_temp), min(ts), max(ts)
+FROM vehicle_readings
+GROUP BY 1, 2
+"""

@@ -1,0 +1,57 @@
+"""What the benchmarks share: a database to measure on and the server as `make run` starts it."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import energy_server  # noqa: F401  (switches off gRPC fork handlers first)
+from energy_server.embedded import EmbeddedPostgres
+from energy_server.settings import Settings
+
+
+@contextlib.contextmanager
+def database(settings: Settings, prefix: str) -> Iterator[str]:
+    """DATABASE_URL when set, else a fresh embedded PostgreSQL removed from use afterwards."""
+    if settings.database_url:
+        yield settings.database_url
+        return
+    embedded = EmbeddedPostgres(Path(tempfile.mkdtemp(prefix=prefix)) / "pgdata")
+    try:
+        yield embedded.start()
+    finally:
+        embedded.stop()
+
+
+@contextlib.contextmanager
+def running_server(database_url: str) -> Iterator[int]:
+    """`python -m energy_server serve` on a free loopback port; yields the port."""
+    env = {**os.environ, "DATABASE_URL": database_url, "ENERGY_PORT": "0", "ENERGY_HOST": "127.0.0.1"}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "energy_server", "serve"], env=env, stderr=subprocess.PIPE
+    )
+    assert server.stderr is not None
+    try:
+        deadline = time.monotonic() + 60
+        port = None
+        while port is None and time.monotonic() < deadline:
+            line = server.stderr.readline()
+            if not line:
+                raise SystemExit("server exited before serving")
+            if match := re.search(rb"serving energy.v1 on \S+:(\d+)", line):
+                port = int(match[1])
+        if port is None:
+            raise SystemExit("server did not start within 60 s")
+        # Keep draining its log so the pipe never fills and blocks the server.
+        subprocess.Popen(["cat"], stdin=server.stderr, stdout=subprocess.DEVNULL)
+        yield port
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

@@ -1,0 +1,191 @@
+"""SQL of the analytics reads: links, current state, and window aggregates.
+
+Every window aggregate reads "parts": the device's hourly rollup rows for the
+whole hours of the window plus its raw history rows for the partial hours at
+the two edges (`head` and `tail`). Callers pass the three ranges; a window
+with no whole hour passes an empty rollup range and reads raw rows only, and
+a raw-only computation (the reference the tests compare against) does the
+same for any window. Per-device parts are range scans on the (device, ts) and
+(device, hour) primary keys; fleet-wide parts use the hour index of the
+rollups and the BRIN index on history's ts.
+
+The statements are composed once, at import, from the table and column
+names below through psycopg.sql; values always travel as parameters.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+from psycopg import sql
+
+__all__ = [
+    "METER",
+    "SELECT_ANOMALIES",
+    "SELECT_VEHICLE_LINK",
+    "SELECT_VEHICLE_LINKS_AFTER",
+    "UPSERT_VEHICLE_LINK",
+    "VEHICLE",
+    "TableGroup",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class TableGroup:
+    """The tables of one device kind and the statements that read them."""
+
+    device: str
+    fields: tuple[str, ...]
+    select_current: sql.Composed
+    select_current_after: sql.Composed
+    select_device_aggregate: sql.Composed
+    select_fleet_aggregate: sql.Composed
+    select_time_series: sql.Composed
+
+
+def _parts(kind: str, device: str, fields: tuple[str, ...], *, one_device: bool) -> sql.Composed:
+    """Rollup rows of the whole hours plus raw rows of the edges, in one shape."""
+    device_id = sql.Identifier(device)
+    rollup_columns = sql.SQL(", ").join(
+        sql.SQL("{}, {}, {}").format(
+            sql.Identifier(f"{f}_sum"), sql.Identifier(f"{f}_min"), sql.Identifier(f"{f}_max")
+        )
+        for f in fields
+    )
+    raw_columns = sql.SQL(", ").join(sql.SQL("{0}, {0}, {0}").format(sql.Identifier(f)) for f in fields)
+    only_device = sql.SQL("{} = %(device_id)s AND ").format(device_id) if one_device else sql.SQL("")
+    return sql.SQL(
+        """
+    SELECT {device_id} AS device_id, hour AS at, reading_count, {rollup_columns}, first_ts, last_ts
+    FROM {hourly}
+    WHERE {only_device}hour >= %(rollup_start)s AND hour < %(rollup_end)s
+    UNION ALL
+    SELECT {device_id}, ts, 1, {raw_columns}, ts, ts
+    FROM {history}
+    WHERE {only_device}((ts >= %(head_start)s AND ts < %(head_end)s)
+                        OR (ts >= %(tail_start)s AND ts < %(tail_end)s))
+"""
+    ).format(
+        device_id=device_id,
+        rollup_columns=rollup_columns,
+        raw_columns=raw_columns,
+        hourly=sql.Identifier(f"{kind}_hourly"),
+        history=sql.Identifier(f"{kind}_readings"),
+        only_device=only_device,
+    )
+
+
+def _parts_cte(
+    name: str, kind: str, device: str, fields: tuple[str, ...], *, one_device: bool
+) -> sql.Composed:
+    """`name (device_id, at, reading_count, <field>_sum/_min/_max..., first_ts, last_ts) AS (parts)`."""
+    rollup_names = [f"{f}_{s}" for f in fields for s in ("sum", "min", "max")]
+    columns = sql.SQL(", ").join(
+        sql.Identifier(c) for c in ("device_id", "at", "reading_count", *rollup_names, "first_ts", "last_ts")
+    )
+    return sql.SQL("{name} ({columns}) AS ({parts})").format(
+        name=sql.Identifier(name), columns=columns, parts=_parts(kind, device, fields, one_device=one_device)
+    )
+
+
+def _aggregates(fields: tuple[str, ...]) -> sql.Composable:
+    """Reading count, then sum/min/max per field, then first and last reading time."""
+    return sql.SQL(", ").join(
+        [
+            sql.SQL("coalesce(sum(reading_count), 0)::int8"),
+            *(
+                sql.SQL("coalesce(sum({}), 0), min({}), max({})").format(
+                    sql.Identifier(f"{f}_sum"), sql.Identifier(f"{f}_min"), sql.Identifier(f"{f}_max")
+                )
+                for f in fields
+            ),
+            sql.SQL("min(first_ts), max(last_ts)"),
+        ]
+    )
+
+
+def _table_group(kind: str, device: str, fields: tuple[str, ...]) -> TableGroup:
+    columns = sql.SQL(", ").join(sql.Identifier(c) for c in (device, "ts", *fields))
+    current = sql.Identifier(f"{kind}_current")
+    device_id = sql.Identifier(device)
+
+    def with_parts(one_device: bool, tail: sql.Composable) -> sql.Composed:
+        return sql.SQL("WITH {parts}\n{tail}").format(
+            parts=_parts_cte("parts", kind, device, fields, one_device=one_device), tail=tail
+        )
+
+    return TableGroup(
+        device=device,
+        fields=fields,
+        select_current=sql.SQL("SELECT {columns} FROM {current} WHERE {device_id} = %(device_id)s").format(
+            columns=columns, current=current, device_id=device_id
+        ),
+        select_current_after=sql.SQL(
+            "SELECT {columns} FROM {current}"
+            " WHERE {device_id} > %(after)s AND ts >= %(seen_since)s"
+            " ORDER BY {device_id} LIMIT %(limit)s"
+        ).format(columns=columns, current=current, device_id=device_id),
+        select_device_aggregate=with_parts(True, sql.SQL("SELECT {} FROM parts").format(_aggregates(fields))),
+        select_fleet_aggregate=with_parts(
+            False, sql.SQL("SELECT count(DISTINCT device_id), {} FROM parts").format(_aggregates(fields))
+        ),
+        select_time_series=with_parts(
+            True,
+            sql.SQL(
+                "SELECT date_bin(%(bucket)s, at, timestamptz 'epoch') AS bucket, {}"
+                " FROM parts GROUP BY 1 ORDER BY 1"
+            ).format(_aggregates(fields)),
+        ),
+    )
+
+
+_METER_FIELDS: Final = ("kwh_consumed_ac", "voltage")
+_VEHICLE_FIELDS: Final = ("soc", "kwh_delivered_dc", "battery_temp")
+METER: Final = _table_group("meter", "meter_id", _METER_FIELDS)
+VEHICLE: Final = _table_group("vehicle", "vehicle_id", _VEHICLE_FIELDS)
+
+UPSERT_VEHICLE_LINK: Final = """
+INSERT INTO vehicle_meter_map AS m (vehicle_id, meter_id)
+VALUES (%(vehicle_id)s, %(meter_id)s)
+ON CONFLICT (vehicle_id) DO UPDATE SET meter_id = EXCLUDED.meter_id, updated_at = now()
+RETURNING vehicle_id, meter_id, updated_at
+"""
+
+SELECT_VEHICLE_LINK: Final = """
+SELECT vehicle_id, meter_id, updated_at FROM vehicle_meter_map WHERE vehicle_id = %(vehicle_id)s
+"""
+
+SELECT_VEHICLE_LINKS_AFTER: Final = """
+SELECT vehicle_id, meter_id, updated_at FROM vehicle_meter_map
+WHERE vehicle_id > %(after)s
+ORDER BY vehicle_id
+LIMIT %(limit)s
+"""
+
+# Efficiency per linked vehicle with AC energy in the window, outside
+# [threshold, 1], worst first. Vehicles without DC readings have efficiency 0.
+SELECT_ANOMALIES: Final = sql.SQL(
+    """
+WITH {meter_parts}, {vehicle_parts},
+ac AS (SELECT device_id AS meter_id, sum(kwh_consumed_ac_sum) AS kwh FROM meter_parts GROUP BY 1),
+dc AS (SELECT device_id AS vehicle_id, sum(kwh_delivered_dc_sum) AS kwh FROM vehicle_parts GROUP BY 1),
+rated AS (
+    SELECT l.vehicle_id, l.meter_id, ac.kwh AS ac_kwh, coalesce(dc.kwh, 0) AS dc_kwh,
+           coalesce(dc.kwh, 0) / ac.kwh AS ratio
+    FROM vehicle_meter_map AS l
+    JOIN ac USING (meter_id)
+    LEFT JOIN dc USING (vehicle_id)
+    WHERE ac.kwh > 0
+)
+SELECT vehicle_id, meter_id, ac_kwh, dc_kwh, ratio,
+       greatest(%(threshold)s - ratio, ratio - 1) AS deviation
+FROM rated
+WHERE ratio < %(threshold)s OR ratio > 1
+ORDER BY deviation DESC, vehicle_id
+LIMIT %(limit)s OFFSET %(offset)s
+"""
+).format(
+    meter_parts=_parts_cte("meter_parts", "meter", "meter_id", _METER_FIELDS, one_device=False),
+    vehicle_parts=_parts_cte("vehicle_parts", "vehicle", "vehicle_id", _VEHICLE_FIELDS, one_device=False),
+)
