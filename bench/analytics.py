@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import random
 import statistics
 import time
@@ -21,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import grpc
 import psycopg
 import psycopg_pool
 from grpc import aio
@@ -120,18 +122,26 @@ async def load(url: str, days: int, devices: int, end: datetime) -> None:
         _done(t)
 
 
-async def time_calls(call: Callable[[int], Awaitable[Any]], total: int, concurrency: int) -> list[float]:
+async def time_calls(
+    call: Callable[[int], Awaitable[Any]], total: int, concurrency: int
+) -> tuple[list[float], dict[str, int]]:
+    """Latencies (ms) of the calls that succeeded, and the failed ones counted by status code."""
     latencies: list[float] = []
+    errors: dict[str, int] = {}
     counter = iter(range(total))
 
     async def worker() -> None:
         for n in counter:
             started = time.perf_counter()
-            await call(n)
+            try:
+                await call(n)
+            except grpc.aio.AioRpcError as error:
+                errors[error.code().name] = errors.get(error.code().name, 0) + 1
+                continue
             latencies.append((time.perf_counter() - started) * 1000)
 
     await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return latencies
+    return latencies, errors
 
 
 async def measure(port: int, devices: int, end: datetime, calls: int) -> list[dict[str, Any]]:
@@ -169,23 +179,29 @@ async def measure(port: int, devices: int, end: datetime, calls: int) -> list[di
             ),
         }
         for name, call in rpcs.items():
-            await time_calls(call, 3, 1)  # warm up
+            await time_calls(call, 2, 1)  # warm up
             for concurrency in (1, 16):
                 count = (
-                    calls if name not in ("GetVehicleFleetSummary", "ListEfficiencyAnomalies") else calls // 4
+                    calls
+                    if name not in ("GetVehicleFleetSummary", "ListEfficiencyAnomalies")
+                    else calls // 10
                 )
-                latencies = await time_calls(call, max(count, 4), concurrency)
-                q = statistics.quantiles(latencies, n=100)
+                latencies, errors = await time_calls(call, max(count, 4), concurrency)
+                q: list[float] = (
+                    statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [math.nan] * 99
+                )
                 row = {
                     "rpc": name,
                     "callers": concurrency,
                     "calls": len(latencies),
                     "p50_ms": q[49],
                     "p99_ms": q[98],
+                    "errors": errors,
                 }
                 results.append(row)
                 print(
-                    f"{name:<30} callers {concurrency:>2}  p50 {q[49]:8.2f} ms  p99 {q[98]:8.2f} ms",
+                    f"{name:<30} callers {concurrency:>2}  p50 {q[49]:8.2f} ms  p99 {q[98]:8.2f} ms"
+                    + (f"  errors {errors}" if errors else ""),
                     flush=True,
                 )
     return results

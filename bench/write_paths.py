@@ -9,6 +9,8 @@ absorbed, conditional current upsert, per-reading outcomes):
   group, pipelined (ReadingRepository.store_readings).
 * copy: binary COPY into a temporary staging table, then the same statement
   reading the staging table instead of unnest.
+* no-rollups: the service's path without its hourly-rollup upsert, to show
+  what keeping the rollups costs ingest.
 
 Usage: python bench/write_paths.py [--readings N] [--batch 500] [--writers 2]
 """
@@ -31,7 +33,7 @@ import energy_server  # noqa: F401  (switches off gRPC fork handlers first)
 from energy_server.domain import MeterValues, ValidReading, VehicleValues
 from energy_server.embedded import EmbeddedPostgres
 from energy_server.migrate import apply_migrations
-from energy_server.repository import ReadingRepository
+from energy_server.repository import ReadingRepository, _meter_columns, _vehicle_columns
 from energy_server.settings import Settings
 from energy_server.sql import readings as production
 
@@ -70,6 +72,21 @@ CREATE TEMP TABLE IF NOT EXISTS staging_vehicle (
 """
 COPY_METER = "COPY staging_meter FROM STDIN (FORMAT BINARY)"
 COPY_VEHICLE = "COPY staging_vehicle FROM STDIN (FORMAT BINARY)"
+
+
+def _without_rollups(statement: sql.Composed) -> sql.Composed:
+    head, *tail = list(statement)
+    assert isinstance(head, sql.SQL)
+    rollups = re.compile(r"rolled_up AS \(.*?\n\),", flags=re.DOTALL)
+    text = rollups.sub("", head.as_string())
+    assert text != head.as_string()
+    return sql.Composed([sql.SQL(text), *tail])
+
+
+WITHOUT_ROLLUPS = {
+    "meter": _without_rollups(production.STORE_METER_BATCH),
+    "vehicle": _without_rollups(production.STORE_VEHICLE_BATCH),
+}
 FROM_STAGING_METER = _from_staging(production.STORE_METER_BATCH, "staging_meter")
 FROM_STAGING_VEHICLE = _from_staging(production.STORE_VEHICLE_BATCH, "staging_vehicle")
 
@@ -92,6 +109,18 @@ async def store_by_copy(pool: psycopg_pool.AsyncConnectionPool[Any], readings: l
         await (await connection.execute(FROM_STAGING_VEHICLE)).fetchall()
 
 
+async def store_without_rollups(
+    pool: psycopg_pool.AsyncConnectionPool[Any], readings: list[ValidReading]
+) -> None:
+    meters = [(p, r) for p, r in enumerate(readings) if isinstance(r, MeterValues)]
+    vehicles = [(p, r) for p, r in enumerate(readings) if isinstance(r, VehicleValues)]
+    async with pool.connection() as connection, connection.pipeline():
+        if meters:
+            await connection.execute(WITHOUT_ROLLUPS["meter"], _meter_columns(meters), binary=True)
+        if vehicles:
+            await connection.execute(WITHOUT_ROLLUPS["vehicle"], _vehicle_columns(vehicles), binary=True)
+
+
 async def measure(name: str, url: str, readings: list[ValidReading], batch: int, writers: int) -> float:
     async with psycopg_pool.AsyncConnectionPool(url, min_size=writers, max_size=writers, open=False) as pool:
         await pool.wait()
@@ -106,6 +135,8 @@ async def measure(name: str, url: str, readings: list[ValidReading], batch: int,
                 chunk = queue.get_nowait()
                 if name == "unnest":
                     await repository.store_readings(chunk)
+                elif name == "no-rollups":
+                    await store_without_rollups(pool, chunk)
                 else:
                     await store_by_copy(pool, chunk)
 
@@ -124,6 +155,7 @@ async def main() -> None:
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--writers", type=int, default=2)
     parser.add_argument("--devices", type=int, default=10_000)
+    parser.add_argument("--paths", default="unnest,copy,no-rollups", help="which candidates, in order")
     args = parser.parse_args()
     settings = Settings.from_env()
     embedded = None
@@ -135,7 +167,7 @@ async def main() -> None:
         await apply_migrations(url, settings.migrations_dir)
         offset = 0
         for _round in range(2):
-            for name in ("unnest", "copy"):
+            for name in args.paths.split(","):
                 readings = make_readings(args.readings, args.devices, offset)
                 offset += args.readings
                 await measure(name, url, readings, args.batch, args.writers)

@@ -24,7 +24,7 @@ from energy_server.call_boundary import CallBoundary
 from energy_server.group_commit import GroupCommitter
 from energy_server.health import DatabaseHealth
 from energy_server.migrate import apply_migrations
-from energy_server.repository import AnalyticsRepository, ReadingRepository
+from energy_server.repository import AnalyticsRepository, DatabaseProbe, ReadingRepository
 from energy_server.servicers.analytics import AnalyticsServicer
 from energy_server.servicers.ingest import IngestLimits, IngestServicer
 from energy_server.settings import Settings
@@ -45,7 +45,7 @@ class RunningServer:
     port: int
     health: DatabaseHealth
     committer: GroupCommitter
-    pool: psycopg_pool.AsyncConnectionPool[Any]
+    pools: tuple[psycopg_pool.AsyncConnectionPool[Any], ...]
     monitor: asyncio.Task[None]
 
     async def stop(self, grace_s: float) -> None:
@@ -54,36 +54,53 @@ class RunningServer:
         await self.committer.close()
         self.monitor.cancel()
         await asyncio.gather(self.monitor, return_exceptions=True)
-        await self.pool.close()
+        await self.health.close()
+        for pool in self.pools:
+            await pool.close()
 
 
-async def create_server(settings: Settings, database_url: str) -> RunningServer:
-    """Open the pool, migrate if configured, and start serving."""
-    if settings.migrate_on_start:
-        await apply_migrations(database_url, settings.migrations_dir)
-    pool: psycopg_pool.AsyncConnectionPool[Any] = psycopg_pool.AsyncConnectionPool(
+def _pool(
+    database_url: str, name: str, min_size: int, max_size: int, settings: Settings
+) -> psycopg_pool.AsyncConnectionPool[Any]:
+    return psycopg_pool.AsyncConnectionPool(
         database_url,
-        min_size=settings.pool_min_size,
-        max_size=settings.pool_max_size,
+        min_size=min_size,
+        max_size=max_size,
         timeout=settings.pool_timeout_s,
         # A connection broken by a database restart is replaced, not handed out.
         check=psycopg_pool.AsyncConnectionPool.check_connection,
         open=False,
-        name="energy",
+        name=name,
     )
-    await pool.open(wait=True, timeout=settings.pool_timeout_s)
-    repository = ReadingRepository(pool)
+
+
+async def create_server(settings: Settings, database_url: str) -> RunningServer:
+    """Open the pools, migrate if configured, and start serving."""
+    if settings.migrate_on_start:
+        await apply_migrations(database_url, settings.migrations_dir)
+    # Writes and reads get pools of their own: slow analytics never hold the
+    # connections group commit needs.
+    ingest_pool = _pool(database_url, "energy-ingest", settings.writers, settings.writers, settings)
+    read_pool = _pool(
+        database_url, "energy-analytics", settings.pool_min_size, settings.pool_max_size, settings
+    )
+    for pool in (ingest_pool, read_pool):
+        await pool.open(wait=True, timeout=settings.pool_timeout_s)
     health_servicer = health.aio.HealthServicer()
     database_health = DatabaseHealth(
-        repository, health_servicer, (INGEST_SERVICE, ANALYTICS_SERVICE), settings.health_probe_interval_s
+        DatabaseProbe(database_url, timeout_s=max(settings.health_probe_interval_s, 1.0)),
+        health_servicer,
+        (INGEST_SERVICE, ANALYTICS_SERVICE),
+        settings.health_probe_interval_s,
     )
+    reachable = database_health.database_reachable
     committer = GroupCommitter(
-        repository,
+        ReadingRepository(ingest_pool, reachable),
         writers=settings.writers,
         batch_max_readings=settings.batch_max_readings,
         linger_s=settings.batch_linger_ms / 1000,
         max_pending_readings=settings.max_pending_readings,
-        database_reachable=database_health.database_reachable,
+        database_reachable=reachable,
     )
     server = aio.server(
         interceptors=[CallBoundary(settings.retry_delay_ms)],
@@ -127,7 +144,7 @@ async def create_server(settings: Settings, database_url: str) -> RunningServer:
     await database_health.probe()
     monitor = asyncio.create_task(database_health.run(), name="database-health")
     await server.start()
-    return RunningServer(server, port, database_health, committer, pool, monitor)
+    return RunningServer(server, port, database_health, committer, (ingest_pool, read_pool), monitor)
 
 
 async def serve(settings: Settings, database_url: str) -> None:

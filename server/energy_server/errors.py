@@ -55,14 +55,22 @@ class StorageFailure(DomainError):
     """The database failed in a way the caller cannot fix by retrying soon."""
 
 
-def from_database_error(error: Exception) -> DomainError:
-    """Translate a psycopg or pool error; the SQL text stays in the server's log."""
+def from_database_error(error: Exception, *, database_reachable: bool = True) -> DomainError:
+    """Translate a psycopg or pool error; the SQL text stays in the server's log.
+
+    A pool that hands out no connection in time means overload while the
+    database answers its health probe, and an outage while it does not.
+    """
     if isinstance(error, psycopg_pool.TooManyRequests):
         return Overloaded("too many requests are waiting for a database connection")
+    if isinstance(error, psycopg_pool.PoolTimeout):
+        if database_reachable:
+            return Overloaded("no database connection became free in time; retry later")
+        return DatabaseUnavailable("the database is unreachable")
     # Checked before OperationalError, which psycopg makes their base class.
     if isinstance(error, psycopg.errors.SerializationFailure | psycopg.errors.DeadlockDetected):
         return WriteConflict("the write lost a concurrency race; retry it")
-    if isinstance(error, psycopg_pool.PoolTimeout | psycopg.OperationalError):
+    if isinstance(error, psycopg.OperationalError):
         return DatabaseUnavailable("the database is unreachable")
     return StorageFailure("the database rejected the operation")
 

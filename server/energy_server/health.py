@@ -1,7 +1,8 @@
 """DatabaseHealth: `grpc.health.v1` statuses that follow the database.
 
-A probe borrows a pooled connection every interval. While probes fail, the
-overall status and every service's are NOT_SERVING and writes are refused at
+A probe asks PostgreSQL over its own connection every interval (busy pools
+are not an outage). While probes fail, the overall status and every
+service's are NOT_SERVING and calls that need the database are refused at
 once with UNAVAILABLE; the first probe that succeeds sets them SERVING again,
 without a restart.
 """
@@ -15,7 +16,7 @@ from collections.abc import Sequence
 from grpc_health.v1 import health, health_pb2
 
 from energy_server.errors import DomainError
-from energy_server.repository import ReadingRepository
+from energy_server.repository import DatabaseProbe
 
 __all__ = ["DatabaseHealth"]
 
@@ -29,12 +30,12 @@ class DatabaseHealth:
 
     def __init__(
         self,
-        repository: ReadingRepository,
+        probe: DatabaseProbe,
         servicer: health.aio.HealthServicer,
         service_names: Sequence[str],
         interval_s: float,
     ) -> None:
-        self._repository = repository
+        self._probe = probe
         self._servicer = servicer
         self._names = ("", *service_names)
         self._interval_s = interval_s
@@ -46,7 +47,7 @@ class DatabaseHealth:
 
     async def probe(self) -> bool:
         try:
-            await self._repository.ping(pool_wait_s=self._interval_s)
+            await self._probe.ping()
             reachable = True
         except DomainError:
             reachable = False
@@ -67,3 +68,6 @@ class DatabaseHealth:
     async def shut_down(self) -> None:
         """NOT_SERVING for good, so balancers drain this instance."""
         await self._servicer.enter_graceful_shutdown()
+
+    async def close(self) -> None:
+        await self._probe.close()

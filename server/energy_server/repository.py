@@ -5,7 +5,9 @@ errors only: every psycopg error is translated by `errors.from_database_error`.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any, LiteralString
@@ -26,7 +28,7 @@ from energy_server.domain import (
     VehicleValues,
     Window,
 )
-from energy_server.errors import NotFound, from_database_error
+from energy_server.errors import DatabaseUnavailable, NotFound, from_database_error
 from energy_server.sql import analytics as analytics_sql
 from energy_server.sql import readings as sql
 
@@ -34,28 +36,57 @@ __all__ = ["AnalyticsRepository", "ReadingRepository"]
 
 
 class _PooledRepository:
-    def __init__(self, pool: psycopg_pool.AsyncConnectionPool[Any]) -> None:
+    def __init__(
+        self,
+        pool: psycopg_pool.AsyncConnectionPool[Any],
+        database_reachable: Callable[[], bool] = lambda: True,
+    ) -> None:
         self._pool = pool
+        self._database_reachable = database_reachable
 
     @asynccontextmanager
-    async def _transaction(
-        self, pool_wait_s: float | None = None
-    ) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+    async def _transaction(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
         """Borrow a connection for one transaction; database errors leave as domain errors."""
+        if not self._database_reachable():
+            # Fail fast instead of waiting out the pool timeout during an outage.
+            raise DatabaseUnavailable("the database is unreachable")
         try:
-            async with self._pool.connection(timeout=pool_wait_s) as connection:
+            async with self._pool.connection() as connection:
                 yield connection
         except (psycopg.Error, psycopg_pool.PoolTimeout) as error:
-            raise from_database_error(error) from error
+            raise from_database_error(error, database_reachable=self._database_reachable()) from error
+
+
+class DatabaseProbe:
+    """Whether PostgreSQL answers, over a connection of its own: busy pools
+    must not look like an outage, and an outage must show even when no call
+    is using the pools."""
+
+    def __init__(self, conninfo: str, timeout_s: float) -> None:
+        self._conninfo = conninfo
+        self._timeout_s = timeout_s
+        self._connection: psycopg.AsyncConnection[Any] | None = None
+
+    async def ping(self) -> None:
+        """Return when the database answered within the timeout; DatabaseUnavailable otherwise."""
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                if self._connection is None or self._connection.closed:
+                    self._connection = await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True)
+                await self._connection.execute(sql.PING)
+        except (psycopg.Error, TimeoutError) as error:
+            await self.close()
+            raise DatabaseUnavailable("the database is unreachable") from error
+
+    async def close(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            with contextlib.suppress(psycopg.Error):
+                await connection.close()
 
 
 class ReadingRepository(_PooledRepository):
     """Reading storage over a psycopg connection pool."""
-
-    async def ping(self, pool_wait_s: float) -> None:
-        """Raise DatabaseUnavailable unless a pooled connection is had within `pool_wait_s` and answers."""
-        async with self._transaction(pool_wait_s) as connection:
-            await connection.execute(sql.PING)
 
     async def store_readings(self, readings: Sequence[ValidReading]) -> list[Outcome]:
         """Store a batch in one transaction; the outcome of each reading, in order.
@@ -199,8 +230,14 @@ class AnalyticsRepository(_PooledRepository):
     """Read-side queries. With `use_rollups=False` every aggregate is computed
     from raw history only: the reference the rollup-backed answers must equal."""
 
-    def __init__(self, pool: psycopg_pool.AsyncConnectionPool[Any], *, use_rollups: bool = True) -> None:
-        super().__init__(pool)
+    def __init__(
+        self,
+        pool: psycopg_pool.AsyncConnectionPool[Any],
+        database_reachable: Callable[[], bool] = lambda: True,
+        *,
+        use_rollups: bool = True,
+    ) -> None:
+        super().__init__(pool, database_reachable)
         self._use_rollups = use_rollups
 
     async def _rows(

@@ -29,12 +29,13 @@ class Settings:
     # Interface and TCP port the gRPC server listens on (0 picks a free port).
     host: str = "[::]"
     port: int = 50051
-    # Connections the pool keeps open at least and at most.
+    # Connections the analytics (read) pool keeps open at least and at most;
+    # writes have a pool of their own, one connection per write lane.
     pool_min_size: int = 2
     pool_max_size: int = 8
     # Seconds a caller waits for a pooled connection before UNAVAILABLE.
     pool_timeout_s: float = 5.0
-    # Write lanes: devices are hashed to lanes, each with one open transaction at most; <= pool_max_size.
+    # Write lanes: devices are hashed to lanes, each with one connection and one open transaction at most.
     writers: int = 2
     # Readings one write transaction takes at most.
     batch_max_readings: int = 2000
@@ -111,8 +112,6 @@ class Settings:
                 raise SettingsError(f"{_env_name(name)} must not be negative")
         if self.pool_min_size > self.pool_max_size:
             raise SettingsError("ENERGY_POOL_MIN_SIZE must not exceed ENERGY_POOL_MAX_SIZE")
-        if self.writers > self.pool_max_size:
-            raise SettingsError("ENERGY_WRITERS must not exceed ENERGY_POOL_MAX_SIZE")
         if self.max_pending_readings < self.max_readings_per_message:
             raise SettingsError(
                 "ENERGY_MAX_PENDING_READINGS must be at least ENERGY_MAX_READINGS_PER_MESSAGE"
