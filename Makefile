@@ -66,11 +66,13 @@ check-gen: gen ## fail when the committed generated code is not what `make gen` 
 	@git add -N client/energy/v1 && git diff --exit-code --stat -- client/energy/v1 \
 		|| { echo "generated code is stale: run 'make gen' and commit" >&2; exit 1; }
 
-bench: $(STAMP) ## ingest throughput through gRPC for each ingest shape
+bench: $(STAMP) ## ingest throughput per shape, then analytics latency over 14.4 M rows per table
 	$(PY) bench/ingest.py
+	$(PY) bench/analytics.py
 
-bench-quick: $(STAMP) ## a seconds-long smoke run of the benchmark
+bench-quick: $(STAMP) ## a seconds-long smoke run of both benchmarks (tiny sizes)
 	$(PY) bench/ingest.py --quick
+	$(PY) bench/analytics.py --quick
 
 clean: ## remove the virtualenv, tools and the embedded database's data
 	rm -rf $(VENV) .tools .data

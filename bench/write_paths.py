@@ -105,8 +105,9 @@ async def store_by_copy(pool: psycopg_pool.AsyncConnectionPool[Any], readings: l
             copy.set_types(["int4", "text", "int8", "float8", "float8", "float8"])
             for p, v in vehicles:
                 await copy.write_row((p, v.vehicle_id, v.ts_us, v.soc, v.kwh_delivered_dc, v.battery_temp))
-        await (await connection.execute(FROM_STAGING_METER)).fetchall()
-        await (await connection.execute(FROM_STAGING_VEHICLE)).fetchall()
+        # Like the service's statement, never prepared: generic plans misjudge batch sizes.
+        await (await connection.execute(FROM_STAGING_METER, prepare=False)).fetchall()
+        await (await connection.execute(FROM_STAGING_VEHICLE, prepare=False)).fetchall()
 
 
 async def store_without_rollups(
@@ -116,9 +117,13 @@ async def store_without_rollups(
     vehicles = [(p, r) for p, r in enumerate(readings) if isinstance(r, VehicleValues)]
     async with pool.connection() as connection, connection.pipeline():
         if meters:
-            await connection.execute(WITHOUT_ROLLUPS["meter"], _meter_columns(meters), binary=True)
+            await connection.execute(
+                WITHOUT_ROLLUPS["meter"], _meter_columns(meters), binary=True, prepare=False
+            )
         if vehicles:
-            await connection.execute(WITHOUT_ROLLUPS["vehicle"], _vehicle_columns(vehicles), binary=True)
+            await connection.execute(
+                WITHOUT_ROLLUPS["vehicle"], _vehicle_columns(vehicles), binary=True, prepare=False
+            )
 
 
 async def measure(name: str, url: str, readings: list[ValidReading], batch: int, writers: int) -> float:
