@@ -92,10 +92,13 @@ async def create_server(settings: Settings, database_url: str) -> RunningServer:
         health_servicer,
         (INGEST_SERVICE, ANALYTICS_SERVICE),
         settings.health_probe_interval_s,
+        # Bound late: the repository itself asks health whether to fail fast.
+        writes_ready=lambda pool_wait_s: readings.check_ready(pool_wait_s),
     )
     reachable = database_health.database_reachable
+    readings = ReadingRepository(ingest_pool, reachable)
     committer = GroupCommitter(
-        ReadingRepository(ingest_pool, reachable),
+        readings,
         writers=settings.writers,
         batch_max_readings=settings.batch_max_readings,
         linger_s=settings.batch_linger_ms / 1000,

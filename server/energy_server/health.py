@@ -3,15 +3,16 @@
 A probe asks PostgreSQL over its own connection every interval (busy pools
 are not an outage). While probes fail, the overall status and every
 service's are NOT_SERVING and calls that need the database are refused at
-once with UNAVAILABLE; the first probe that succeeds sets them SERVING again,
-without a restart.
+once with UNAVAILABLE. Once PostgreSQL answers again, the statuses return to
+SERVING as soon as the write pool also lends a working connection (its
+reconnection backs off), without a restart.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from grpc_health.v1 import health, health_pb2
 
@@ -34,8 +35,10 @@ class DatabaseHealth:
         servicer: health.aio.HealthServicer,
         service_names: Sequence[str],
         interval_s: float,
+        writes_ready: Callable[[float], Awaitable[None]],
     ) -> None:
         self._probe = probe
+        self._writes_ready = writes_ready
         self._servicer = servicer
         self._names = ("", *service_names)
         self._interval_s = interval_s
@@ -48,6 +51,8 @@ class DatabaseHealth:
     async def probe(self) -> bool:
         try:
             await self._probe.ping()
+            if self._reachable is not True:
+                await self._writes_ready(self._interval_s)
             reachable = True
         except DomainError:
             reachable = False

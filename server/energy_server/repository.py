@@ -88,6 +88,18 @@ class DatabaseProbe:
 class ReadingRepository(_PooledRepository):
     """Reading storage over a psycopg connection pool."""
 
+    async def check_ready(self, pool_wait_s: float) -> None:
+        """DatabaseUnavailable unless the pool lends a working connection within `pool_wait_s`.
+
+        After an outage the pool reconnects with back-off; health waits for
+        this before it says SERVING again, so SERVING means writes work.
+        """
+        try:
+            async with self._pool.connection(timeout=pool_wait_s) as connection:
+                await connection.execute(sql.PING)
+        except (psycopg.Error, psycopg_pool.PoolTimeout) as error:
+            raise from_database_error(error, database_reachable=False) from error
+
     async def store_readings(self, readings: Sequence[ValidReading]) -> list[Outcome]:
         """Store a batch in one transaction; the outcome of each reading, in order.
 
