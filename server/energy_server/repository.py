@@ -238,6 +238,10 @@ def _current(kind: DeviceKind, row: Sequence[Any]) -> MeterValues | VehicleValue
     return VehicleValues(row[0], _microseconds(row[1]), row[2], row[3], row[4])
 
 
+def _not_linked(vehicle_id: str) -> NotFound:
+    return NotFound(f"vehicle {vehicle_id!r} is not linked to a meter; link it with LinkVehicle")
+
+
 class AnalyticsRepository(_PooledRepository):
     """Read-side queries. With `use_rollups=False` every aggregate is computed
     from raw history only: the reference the rollup-backed answers must equal."""
@@ -268,7 +272,7 @@ class AnalyticsRepository(_PooledRepository):
     async def vehicle_link(self, vehicle_id: str) -> VehicleLink:
         rows = await self._rows(analytics_sql.SELECT_VEHICLE_LINK, {"vehicle_id": vehicle_id})
         if not rows:
-            raise NotFound(f"vehicle {vehicle_id!r} is not linked to a meter; link it with LinkVehicle")
+            raise _not_linked(vehicle_id)
         return VehicleLink(*rows[0])
 
     async def vehicle_links(self, after: str, limit: int) -> list[VehicleLink]:
@@ -281,6 +285,36 @@ class AnalyticsRepository(_PooledRepository):
             table.select_device_aggregate, {"device_id": device_id, **_ranges(window, self._use_rollups)}
         )
         return _aggregate(table.fields, rows[0])
+
+    async def vehicle_performance(
+        self, vehicle_id: str, window: Window
+    ) -> tuple[VehicleLink, Aggregate, Aggregate]:
+        """The vehicle's link, its meter's aggregate and its own, from one snapshot.
+
+        One connection and one pipelined round trip for the two aggregates,
+        where three separate calls would each borrow, query and commit.
+        """
+        ranges = _ranges(window, self._use_rollups)
+        async with self._transaction() as connection:
+            cursor = await connection.execute(analytics_sql.SELECT_VEHICLE_LINK, {"vehicle_id": vehicle_id})
+            row = await cursor.fetchone()
+            if row is None:
+                raise _not_linked(vehicle_id)
+            link = VehicleLink(*row)
+            async with connection.pipeline():
+                ac = await connection.execute(
+                    analytics_sql.METER.select_device_aggregate, {"device_id": link.meter_id, **ranges}
+                )
+                dc = await connection.execute(
+                    analytics_sql.VEHICLE.select_device_aggregate, {"device_id": vehicle_id, **ranges}
+                )
+            # An aggregate without GROUP BY always returns exactly one row.
+            ac_rows, dc_rows = await ac.fetchall(), await dc.fetchall()
+        return (
+            link,
+            _aggregate(analytics_sql.METER.fields, ac_rows[0]),
+            _aggregate(analytics_sql.VEHICLE.fields, dc_rows[0]),
+        )
 
     async def fleet_aggregate(self, kind: DeviceKind, window: Window) -> tuple[int, Aggregate]:
         """Distinct devices with readings in the window, and their readings' aggregate."""

@@ -37,9 +37,7 @@ class AnalyticsServicer(analytics_pb2_grpc.AnalyticsServiceServicer):
     ) -> analytics_pb2.GetVehiclePerformanceResponse:
         vehicle_id = convert.requested_device_id(request.vehicle_id, "vehicle_id")
         window = self._window(request)
-        link = await self._repository.vehicle_link(vehicle_id)
-        ac = await self._repository.device_aggregate(DeviceKind.METER, link.meter_id, window)
-        dc = await self._repository.device_aggregate(DeviceKind.VEHICLE, vehicle_id, window)
+        link, ac, dc = await self._repository.vehicle_performance(vehicle_id, window)
         ac_kwh = ac.fields["kwh_consumed_ac"].sum
         dc_kwh = dc.fields["kwh_delivered_dc"].sum
         response = analytics_pb2.GetVehiclePerformanceResponse(
