@@ -74,9 +74,12 @@ class DatabaseProbe:
                 if self._connection is None or self._connection.closed:
                     self._connection = await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True)
                 await self._connection.execute(sql.PING)
-        except (psycopg.Error, TimeoutError) as error:
+        except TimeoutError as error:
             await self.close()
-            raise DatabaseUnavailable("the database is unreachable") from error
+            raise DatabaseUnavailable("the database did not answer in time") from error
+        except psycopg.Error as error:
+            await self.close()
+            raise from_database_error(error, database_reachable=False) from error
 
     async def close(self) -> None:
         connection, self._connection = self._connection, None
