@@ -17,7 +17,7 @@ from psycopg import sql
 
 from energy.v1 import analytics_pb2, reading_pb2
 from energy_server.domain import DeviceKind, Window
-from energy_server.repository import AnalyticsRepository, ReadingRepository
+from energy_server.repository import AnalyticsRepository, ReadingRepository, _ranges
 from energy_server.sql import analytics as analytics_sql
 from tests.conftest import TABLES
 from tests.reference import (
@@ -590,6 +590,4 @@ async def test_no_query_sequentially_scans_a_history_table(database_url: str) ->
 
 
 def _window_params(span: Window) -> dict[str, datetime]:
-    from energy_server.repository import _ranges
-
     return _ranges(span, use_rollups=True)
