@@ -13,7 +13,7 @@ import pytest
 from grpc import aio
 from psycopg import sql
 
-from energy.v1 import analytics_pb2_grpc, ingest_pb2_grpc
+from energy.v1 import analytics_pb2_grpc, ingest_pb2_grpc, metrics_pb2_grpc
 from energy_server.app import RunningServer, create_server
 from energy_server.embedded import EmbeddedPostgres
 from energy_server.settings import Settings
@@ -92,7 +92,12 @@ def database_url(migrated_url: str) -> str:
 
 def settings_for_tests(**overrides: object) -> Settings:
     """Settings for a server bound to a free loopback port, already-migrated database."""
-    values: dict[str, object] = {"host": "127.0.0.1", "port": 0, "migrate_on_start": False}
+    values: dict[str, object] = {
+        "host": "127.0.0.1",
+        "port": 0,
+        "migrate_on_start": False,
+        "metrics_port": None,
+    }
     values.update(overrides)
     return Settings.from_env(environ={}, **values)
 
@@ -115,6 +120,11 @@ async def channel(server: RunningServer) -> AsyncIterator[aio.Channel]:
 @pytest.fixture
 def ingest(channel: aio.Channel) -> ingest_pb2_grpc.IngestServiceAsyncStub:
     return ingest_pb2_grpc.IngestServiceStub(channel)
+
+
+@pytest.fixture
+def metrics(channel: aio.Channel) -> metrics_pb2_grpc.MetricsServiceAsyncStub:
+    return metrics_pb2_grpc.MetricsServiceStub(channel)
 
 
 @pytest.fixture

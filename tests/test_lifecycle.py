@@ -71,6 +71,7 @@ async def test_sigterm_during_an_open_stream_keeps_what_was_acked_and_exits_zero
             "DATABASE_URL": database_url,
             "ENERGY_PORT": "0",
             "ENERGY_HOST": "127.0.0.1",
+            "ENERGY_METRICS_PORT": "0",
             "ENERGY_SHUTDOWN_GRACE_S": str(grace_s),
         },
         stderr=asyncio.subprocess.PIPE,

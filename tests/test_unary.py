@@ -10,7 +10,7 @@ import grpc
 import psycopg
 import pytest
 
-from energy.v1 import ingest_pb2, reading_pb2
+from energy.v1 import ingest_pb2, metrics_pb2, metrics_pb2_grpc, reading_pb2
 from energy_server.app import RunningServer
 from tests.support import BASE_TIME, bad_request, meter, meter_history, minutes
 
@@ -37,11 +37,12 @@ async def test_empty_unary_request_fails_naming_readings(ingest: Stub) -> None:
 
 
 async def test_concurrent_unary_calls_share_transactions(
-    ingest: Stub, server: RunningServer, database_url: str
+    ingest: Stub, metrics: metrics_pb2_grpc.MetricsServiceAsyncStub, server: RunningServer, database_url: str
 ) -> None:
     calls = 200
     submitted_before = server.committer.readings_submitted
-    batches_before = server.committer.batches_committed
+    request = metrics_pb2.GetServerMetricsRequest()
+    batches_before = (await metrics.GetServerMetrics(request)).commits.batches_committed
     async with await psycopg.AsyncConnection.connect(database_url) as blocker:
         # Hold the current table so the first transactions cannot finish: the
         # other calls must pile up behind them, as they do when commits are slow.
@@ -58,7 +59,7 @@ async def test_concurrent_unary_calls_share_transactions(
             await server.committer.until_submitted(submitted_before + calls)
         await blocker.rollback()
     responses = await asyncio.gather(*pending)
-    transactions = server.committer.batches_committed - batches_before
+    transactions = (await metrics.GetServerMetrics(request)).commits.batches_committed - batches_before
     assert all(r.summary.accepted_count + r.summary.stale_count == 1 for r in responses)
     assert len(await meter_history(database_url)) == calls
     # At most one blocked transaction per writer, then the pile-up in a few batches.

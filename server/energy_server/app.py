@@ -19,15 +19,24 @@ from grpc import aio
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from energy.v1 import analytics_pb2, analytics_pb2_grpc, ingest_pb2, ingest_pb2_grpc
+from energy.v1 import (
+    analytics_pb2,
+    analytics_pb2_grpc,
+    ingest_pb2,
+    ingest_pb2_grpc,
+    metrics_pb2,
+    metrics_pb2_grpc,
+)
 from energy_server.call_boundary import CallBoundary
 from energy_server.group_commit import GroupCommitter
 from energy_server.health import DatabaseHealth
+from energy_server.metrics import MetricsExporter, MetricsSnapshot, ServerMetrics, pool_snapshot
 from energy_server.migrate import apply_migrations
 from energy_server.repository import AnalyticsRepository, DatabaseProbe, ReadingRepository
 from energy_server.servicers.analytics import AnalyticsServicer
 from energy_server.servicers.ingest import IngestLimits, IngestServicer
-from energy_server.settings import Settings
+from energy_server.servicers.metrics import MetricsServicer
+from energy_server.settings import Settings, SettingsError
 
 __all__ = ["RunningServer", "create_server", "serve"]
 
@@ -35,6 +44,7 @@ _log = logging.getLogger(__name__)
 
 INGEST_SERVICE = ingest_pb2.DESCRIPTOR.services_by_name["IngestService"].full_name
 ANALYTICS_SERVICE = analytics_pb2.DESCRIPTOR.services_by_name["AnalyticsService"].full_name
+METRICS_SERVICE = metrics_pb2.DESCRIPTOR.services_by_name["MetricsService"].full_name
 
 
 @dataclass(slots=True)
@@ -47,10 +57,20 @@ class RunningServer:
     committer: GroupCommitter
     pools: tuple[psycopg_pool.AsyncConnectionPool[Any], ...]
     monitor: asyncio.Task[None]
+    metrics: ServerMetrics
+    exporter: MetricsExporter
+    # Port of the Prometheus exporter; None when it is off.
+    metrics_port: int | None
+
+    def metrics_snapshot(self) -> MetricsSnapshot:
+        return self.metrics.snapshot(
+            (pool_snapshot(pool) for pool in self.pools), self.committer.pending_readings
+        )
 
     async def stop(self, grace_s: float) -> None:
         await self.health.shut_down()
         await self.server.stop(grace_s)
+        await self.exporter.stop()
         await self.committer.close()
         self.monitor.cancel()
         await asyncio.gather(self.monitor, return_exceptions=True)
@@ -97,12 +117,14 @@ async def create_server(settings: Settings, database_url: str) -> RunningServer:
     )
     reachable = database_health.database_reachable
     readings = ReadingRepository(ingest_pool, reachable)
+    metrics = ServerMetrics()
     committer = GroupCommitter(
         readings,
         writers=settings.writers,
         batch_max_readings=settings.batch_max_readings,
         linger_s=settings.batch_linger_ms / 1000,
         max_pending_readings=settings.max_pending_readings,
+        metrics=metrics,
         database_reachable=reachable,
     )
     server = aio.server(
@@ -126,17 +148,22 @@ async def create_server(settings: Settings, database_url: str) -> RunningServer:
                 stream_window=settings.stream_window,
                 stream_idle_timeout_s=settings.stream_idle_timeout_s,
             ),
+            metrics,
         ),
         server,
     )
     analytics_pb2_grpc.add_AnalyticsServiceServicer_to_server(
-        AnalyticsServicer(AnalyticsRepository(pool)), server
+        AnalyticsServicer(AnalyticsRepository(read_pool)), server
     )
+    # Bound late, like writes_ready: the snapshot reads the RunningServer built below.
+    metrics_servicer = MetricsServicer(lambda: running.metrics_snapshot())
+    metrics_pb2_grpc.add_MetricsServiceServicer_to_server(metrics_servicer, server)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
         (
             INGEST_SERVICE,
             ANALYTICS_SERVICE,
+            METRICS_SERVICE,
             health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
             reflection.SERVICE_NAME,
         ),
@@ -145,9 +172,28 @@ async def create_server(settings: Settings, database_url: str) -> RunningServer:
     port = server.add_insecure_port(f"{settings.host}:{settings.port}")
     committer.start()
     await database_health.probe()
-    monitor = asyncio.create_task(database_health.run(), name="database-health")
+    running = RunningServer(
+        server,
+        port,
+        database_health,
+        committer,
+        (ingest_pool, read_pool),
+        asyncio.create_task(database_health.run(), name="database-health"),
+        metrics,
+        MetricsExporter(lambda: running.metrics_snapshot()),
+        None,
+    )
+    if settings.metrics_port is not None:
+        try:
+            running.metrics_port = running.exporter.start(settings.host, settings.metrics_port)
+        except OSError as error:
+            await running.stop(0)
+            raise SettingsError(
+                f"ENERGY_METRICS_PORT={settings.metrics_port}: cannot listen ({error.strerror}); "
+                "choose another port or set it to off"
+            ) from None
     await server.start()
-    return RunningServer(server, port, database_health, committer, (ingest_pool, read_pool), monitor)
+    return running
 
 
 async def serve(settings: Settings, database_url: str) -> None:
@@ -158,15 +204,19 @@ async def serve(settings: Settings, database_url: str) -> None:
         loop.add_signal_handler(signum, stopping.set)
     running = await create_server(settings, database_url)
     _log.info(
-        "serving energy.v1 on %s:%d (plaintext, no authentication: for local development)",
+        "serving energy.v1 on %s:%d (plaintext, no authentication: for local development); %s",
         settings.host,
         running.port,
+        "Prometheus metrics off"
+        if running.metrics_port is None
+        else f"Prometheus metrics on http://{settings.host}:{running.metrics_port}/metrics",
     )
     await stopping.wait()
     _log.info("stopping: draining calls for up to %g s", settings.shutdown_grace_s)
     await running.stop(settings.shutdown_grace_s)
+    final = running.metrics_snapshot()
     _log.info(
         "stopped after committing %d readings in %d transactions",
-        running.committer.readings_committed,
-        running.committer.batches_committed,
+        final.readings_committed,
+        final.batches_committed,
     )

@@ -39,23 +39,27 @@ def count_readings(count: int) -> None:
 
 
 class _CallRecord:
-    __slots__ = ("code", "method", "started", "tally", "token")
+    __slots__ = ("code", "method", "peer", "started", "tally")
 
-    def __init__(self, method: str) -> None:
+    def __init__(self, method: str, context: aio.ServicerContext[Any, Any]) -> None:
         self.method = method
+        # Read now: a streaming handler can be finalised after its server stopped,
+        # and touching the call's context then crashes gRPC's C core (seen: SIGSEGV).
+        self.peer = context.peer()
         self.code = grpc.StatusCode.OK
         self.started = time.perf_counter()
         self.tally = [0]
-        self.token = _call_readings.set(self.tally)
+        # Never reset: each call runs in a task, and so a context, of its own; and a
+        # streaming handler may be finalised from another context, where reset() fails.
+        _call_readings.set(self.tally)
 
-    def finish(self, context: aio.ServicerContext[Any, Any]) -> None:
-        _call_readings.reset(self.token)
+    def finish(self) -> None:
         level = logging.INFO if self.method.startswith("/energy.") else logging.DEBUG
         _log.log(
             level,
             "rpc method=%s peer=%s status=%s readings=%d duration_ms=%.2f",
             self.method,
-            context.peer(),
+            self.peer,
             self.code.name,
             self.tally[0],
             (time.perf_counter() - self.started) * 1000,
@@ -114,14 +118,14 @@ class CallBoundary(aio.ServerInterceptor):
         self, method: str, behavior: Callable[[Any, aio.ServicerContext[Any, Any]], Awaitable[Any]]
     ) -> Callable[[Any, aio.ServicerContext[Any, Any]], Awaitable[Any]]:
         async def handle(request: Any, context: aio.ServicerContext[Any, Any]) -> Any:
-            record = _CallRecord(method)
+            record = _CallRecord(method, context)
             try:
                 return await behavior(request, context)
             except BaseException as error:
                 await self._fail(record, error, context)
                 raise
             finally:
-                record.finish(context)
+                record.finish()
 
         return handle
 
@@ -129,7 +133,7 @@ class CallBoundary(aio.ServerInterceptor):
         self, method: str, behavior: Callable[[Any, aio.ServicerContext[Any, Any]], AsyncIterator[Any]]
     ) -> Callable[[Any, aio.ServicerContext[Any, Any]], AsyncIterator[Any]]:
         async def handle(request: Any, context: aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
-            record = _CallRecord(method)
+            record = _CallRecord(method, context)
             try:
                 responses = behavior(request, context)
                 if inspect.isawaitable(responses):
@@ -142,7 +146,7 @@ class CallBoundary(aio.ServerInterceptor):
                 await self._fail(record, error, context)
                 raise
             finally:
-                record.finish(context)
+                record.finish()
 
         return handle
 

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 from google.protobuf import timestamp_pb2
 
-from energy.v1 import analytics_pb2, ingest_pb2, reading_pb2
+from energy.v1 import analytics_pb2, ingest_pb2, metrics_pb2, reading_pb2
 from energy_server.domain import (
     Aggregate,
     DeviceKind,
@@ -30,6 +30,7 @@ from energy_server.domain import (
     Window,
 )
 from energy_server.errors import InvalidInput
+from energy_server.metrics import MetricsSnapshot
 
 __all__ = [
     "SummaryBuilder",
@@ -468,3 +469,44 @@ def anomaly_to_proto(anomaly: EfficiencyAnomaly) -> analytics_pb2.EfficiencyAnom
         ),
         deviation=anomaly.deviation,
     )
+
+
+def metrics_to_proto(snapshot: MetricsSnapshot) -> metrics_pb2.GetServerMetricsResponse:
+    outcomes = snapshot.readings_by_outcome
+    return metrics_pb2.GetServerMetricsResponse(
+        start_time=timestamp_of(snapshot.start_time),
+        readings=metrics_pb2.ReadingCounts(
+            accepted=outcomes["accepted"],
+            duplicate=outcomes["duplicate"],
+            stale=outcomes["stale"],
+            rejected=outcomes["rejected"],
+        ),
+        commits=metrics_pb2.CommitMetrics(
+            batches_committed=snapshot.batches_committed,
+            batches_failed=snapshot.batches_failed,
+            readings_committed=snapshot.readings_committed,
+            commit_seconds_total=snapshot.commit_seconds_total,
+            commit_seconds=_buckets_to_proto(snapshot.commit_seconds),
+            batch_readings=_buckets_to_proto(snapshot.batch_readings),
+        ),
+        pools=[
+            metrics_pb2.PoolMetrics(
+                name=pool.name,
+                size=pool.size,
+                available=pool.available,
+                waiting=pool.waiting,
+                requests=pool.requests,
+                requests_waited=pool.requests_waited,
+                wait_seconds_total=pool.wait_seconds_total,
+                request_errors=pool.request_errors,
+            )
+            for pool in snapshot.pools
+        ],
+        pending_readings=snapshot.pending_readings,
+    )
+
+
+def _buckets_to_proto(buckets: tuple[tuple[float, int], ...]) -> list[metrics_pb2.HistogramBucket]:
+    return [
+        metrics_pb2.HistogramBucket(upper_bound=bound, cumulative_count=count) for bound, count in buckets
+    ]

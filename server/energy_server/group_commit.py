@@ -23,12 +23,14 @@ from __future__ import annotations
 
 import asyncio
 import math
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from energy_server.domain import MeterValues, Outcome, ValidReading
 from energy_server.errors import DatabaseUnavailable, Overloaded
+from energy_server.metrics import ServerMetrics
 from energy_server.repository import ReadingRepository
 
 __all__ = ["GroupCommitter"]
@@ -63,9 +65,11 @@ class GroupCommitter:
         batch_max_readings: int,
         linger_s: float,
         max_pending_readings: int,
+        metrics: ServerMetrics,
         database_reachable: Callable[[], bool] = lambda: True,
     ) -> None:
         self._repository = repository
+        self._metrics = metrics
         self._lanes = [_Lane() for _ in range(writers)]
         self._batch_max = batch_max_readings
         self._linger_s = linger_s
@@ -75,8 +79,6 @@ class GroupCommitter:
         self._writers: list[asyncio.Task[None]] = []
         self.readings_submitted = 0
         self._submission_watchers: list[tuple[int, asyncio.Future[None]]] = []
-        self.batches_committed = 0
-        self.readings_committed = 0
 
     def start(self) -> None:
         self._writers = [
@@ -196,15 +198,16 @@ class GroupCommitter:
 
     async def _commit(self, batch: list[_Part]) -> None:
         readings = [reading for part in batch for reading in part.readings]
+        started = time.perf_counter()
         try:
             outcomes = await self._repository.store_readings(readings)
         except Exception as error:  # every waiter must hear of the failure
+            self._metrics.record_failed_commit()
             for part in batch:
                 if not part.done.done():
                     part.done.set_exception(error)
             return
-        self.batches_committed += 1
-        self.readings_committed += len(readings)
+        self._metrics.record_commit(outcomes, time.perf_counter() - started)
         start = 0
         for part in batch:
             end = start + len(part.readings)

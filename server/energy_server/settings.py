@@ -63,6 +63,8 @@ class Settings:
     migrate_on_start: bool = True
     # Folder of the numbered SQL migration files.
     migrations_dir: Path = Path(__file__).resolve().parents[2] / "migrations"
+    # TCP port of the Prometheus exporter (http://host:port/metrics); 0 picks a free port, `off` disables it.
+    metrics_port: int | None = 9464
     # Logging level name (DEBUG, INFO, WARNING, ERROR).
     log_level: str = "INFO"
 
@@ -106,9 +108,9 @@ class Settings:
         for name in positive:
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{_env_name(name)} must be greater than 0")
-        non_negative = ("port", "pool_min_size", "batch_linger_ms", "clock_skew_allowance_s")
+        non_negative = ("port", "pool_min_size", "batch_linger_ms", "clock_skew_allowance_s", "metrics_port")
         for name in non_negative:
-            if getattr(self, name) < 0:
+            if (getattr(self, name) or 0) < 0:
                 raise SettingsError(f"{_env_name(name)} must not be negative")
         if self.pool_min_size > self.pool_max_size:
             raise SettingsError("ENERGY_POOL_MIN_SIZE must not exceed ENERGY_POOL_MAX_SIZE")
@@ -125,6 +127,8 @@ def _env_name(field_name: str) -> str:
 def _parse(annotation: object, raw: str) -> object:
     # `from __future__ import annotations` keeps field types as strings.
     match annotation:
+        case "int | None":
+            return None if raw.strip().lower() in ("", "off") else int(raw)
         case "int":
             return int(raw)
         case "float":

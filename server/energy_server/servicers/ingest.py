@@ -23,6 +23,7 @@ from energy_server.convert import SummaryBuilder, ValidatedMessage, check_readin
 from energy_server.domain import FieldViolation, Outcome
 from energy_server.errors import InvalidInput, StreamIdle
 from energy_server.group_commit import GroupCommitter
+from energy_server.metrics import ServerMetrics
 
 __all__ = ["IngestLimits", "IngestServicer"]
 
@@ -48,14 +49,17 @@ class _PendingWrite:
 class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
     """Validates readings and stores them through the group committer."""
 
-    def __init__(self, committer: GroupCommitter, limits: IngestLimits) -> None:
+    def __init__(self, committer: GroupCommitter, limits: IngestLimits, metrics: ServerMetrics) -> None:
         self._committer = committer
         self._limits = limits
+        self._metrics = metrics
 
     def _validate(self, readings: Any) -> ValidatedMessage:
         check_reading_count(len(readings), self._limits.max_readings_per_message)
         count_readings(len(readings))
-        return validate_readings(readings, datetime.now(UTC), self._limits.clock_skew_allowance)
+        validated = validate_readings(readings, datetime.now(UTC), self._limits.clock_skew_allowance)
+        self._metrics.record_rejected(len(validated.rejections))
+        return validated
 
     def _start_write(self, validated: ValidatedMessage) -> _PendingWrite:
         return _PendingWrite(validated, asyncio.ensure_future(self._committer.write(validated.readings)))

@@ -1,0 +1,239 @@
+"""The service's own counters, and their export to Prometheus.
+
+`ServerMetrics` is counted on the hot path (plain integers, no locks: every
+writer runs on the event loop). `MetricsService.GetServerMetrics` and the
+Prometheus exporter both read a `MetricsSnapshot`, so the two can never
+disagree about a figure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import logging
+import math
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from wsgiref.simple_server import WSGIServer
+
+import prometheus_client
+import psycopg_pool
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.registry import Collector
+
+from energy_server.domain import Outcome
+
+__all__ = ["MetricsExporter", "MetricsSnapshot", "PoolSnapshot", "ServerMetrics", "pool_snapshot"]
+
+_log = logging.getLogger(__name__)
+
+COMMIT_SECONDS_BOUNDS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, math.inf)
+BATCH_READINGS_BOUNDS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, math.inf)
+
+
+class _Histogram:
+    """Observation counts per bucket; cumulative only when read."""
+
+    __slots__ = ("_bounds", "_counts", "total")
+
+    def __init__(self, bounds: Sequence[float]) -> None:
+        self._bounds = tuple(bounds)
+        self._counts = [0] * len(bounds)
+        self.total = 0.0
+
+    def observe(self, value: float) -> None:
+        self._counts[bisect.bisect_left(self._bounds, value)] += 1
+        self.total += value
+
+    def cumulative(self) -> tuple[tuple[float, int], ...]:
+        running = 0
+        buckets = []
+        for bound, count in zip(self._bounds, self._counts, strict=True):
+            running += count
+            buckets.append((bound, running))
+        return tuple(buckets)
+
+
+@dataclass(frozen=True, slots=True)
+class PoolSnapshot:
+    """One connection pool's state and counters."""
+
+    name: str
+    size: int
+    available: int
+    waiting: int
+    requests: int
+    requests_waited: int
+    wait_seconds_total: float
+    request_errors: int
+
+
+@dataclass(frozen=True, slots=True)
+class MetricsSnapshot:
+    """Every figure of `ServerMetrics` at one moment, plus the pools and the queue."""
+
+    start_time: datetime
+    readings_by_outcome: dict[str, int]
+    batches_committed: int
+    batches_failed: int
+    readings_committed: int
+    commit_seconds_total: float
+    commit_seconds: tuple[tuple[float, int], ...]
+    batch_readings: tuple[tuple[float, int], ...]
+    pools: tuple[PoolSnapshot, ...]
+    pending_readings: int
+
+
+class ServerMetrics:
+    """Counters of one server process; they only grow."""
+
+    def __init__(self) -> None:
+        self.start_time = datetime.now(UTC)
+        self._outcomes = {outcome.value: 0 for outcome in Outcome} | {"rejected": 0}
+        self._batches_failed = 0
+        self._commit_seconds = _Histogram(COMMIT_SECONDS_BOUNDS)
+        self._batch_readings = _Histogram(BATCH_READINGS_BOUNDS)
+
+    def record_rejected(self, count: int) -> None:
+        if count:
+            self._outcomes["rejected"] += count
+
+    def record_commit(self, outcomes: Sequence[Outcome], seconds: float) -> None:
+        for outcome in outcomes:
+            self._outcomes[outcome.value] += 1
+        self._commit_seconds.observe(seconds)
+        self._batch_readings.observe(len(outcomes))
+
+    def record_failed_commit(self) -> None:
+        self._batches_failed += 1
+
+    def snapshot(self, pools: Iterable[PoolSnapshot], pending_readings: int) -> MetricsSnapshot:
+        commits = self._batch_readings.cumulative()
+        return MetricsSnapshot(
+            start_time=self.start_time,
+            readings_by_outcome=dict(self._outcomes),
+            batches_committed=commits[-1][1],
+            batches_failed=self._batches_failed,
+            readings_committed=round(self._batch_readings.total),
+            commit_seconds_total=self._commit_seconds.total,
+            commit_seconds=self._commit_seconds.cumulative(),
+            batch_readings=commits,
+            pools=tuple(pools),
+            pending_readings=pending_readings,
+        )
+
+
+def pool_snapshot(pool: psycopg_pool.AsyncConnectionPool[Any]) -> PoolSnapshot:
+    # get_stats() leaves out counters that are still zero.
+    stats = pool.get_stats()
+    return PoolSnapshot(
+        name=pool.name,
+        size=stats.get("pool_size", 0),
+        available=stats.get("pool_available", 0),
+        waiting=stats.get("requests_waiting", 0),
+        requests=stats.get("requests_num", 0),
+        requests_waited=stats.get("requests_queued", 0),
+        wait_seconds_total=stats.get("requests_wait_ms", 0) / 1000,
+        request_errors=stats.get("requests_errors", 0),
+    )
+
+
+class _SnapshotCollector(Collector):
+    """Presents a MetricsSnapshot in Prometheus' names and types."""
+
+    def __init__(self, take_snapshot: Callable[[], MetricsSnapshot]) -> None:
+        self._take_snapshot = take_snapshot
+
+    def collect(self) -> Iterator[Any]:
+        snapshot = self._take_snapshot()
+        readings = CounterMetricFamily(
+            "energy_readings", "Readings received by ingest RPCs, by outcome.", labels=["outcome"]
+        )
+        for outcome, count in snapshot.readings_by_outcome.items():
+            readings.add_metric([outcome], count)
+        yield readings
+        yield CounterMetricFamily(
+            "energy_commit_failures", "Write transactions that failed.", value=snapshot.batches_failed
+        )
+        yield _histogram(
+            "energy_commit_duration_seconds",
+            "Seconds per committed write transaction.",
+            snapshot.commit_seconds,
+            snapshot.commit_seconds_total,
+        )
+        yield _histogram(
+            "energy_commit_batch_readings",
+            "Readings per committed write transaction.",
+            snapshot.batch_readings,
+            float(snapshot.readings_committed),
+        )
+        yield GaugeMetricFamily(
+            "energy_pending_readings", "Valid readings waiting for a writer.", value=snapshot.pending_readings
+        )
+        yield from _pool_families(snapshot.pools)
+
+
+def _histogram(
+    name: str, documentation: str, buckets: tuple[tuple[float, int], ...], total: float
+) -> HistogramMetricFamily:
+    return HistogramMetricFamily(
+        name,
+        documentation,
+        buckets=[("+Inf" if math.isinf(bound) else repr(bound), count) for bound, count in buckets],
+        sum_value=total,
+    )
+
+
+def _pool_families(pools: Sequence[PoolSnapshot]) -> Iterator[Any]:
+    gauges = (
+        ("energy_pool_connections", "Connections open now.", "size"),
+        ("energy_pool_idle_connections", "Connections open and idle now.", "available"),
+        ("energy_pool_waiting_requests", "Callers waiting for a connection now.", "waiting"),
+    )
+    counters = (
+        ("energy_pool_requests", "Connection requests served.", "requests"),
+        ("energy_pool_waits", "Connection requests that had to wait.", "requests_waited"),
+        ("energy_pool_wait_seconds", "Seconds connection requests waited.", "wait_seconds_total"),
+        ("energy_pool_request_errors", "Connection requests that failed.", "request_errors"),
+    )
+    for family_type, specs in ((GaugeMetricFamily, gauges), (CounterMetricFamily, counters)):
+        for name, documentation, attribute in specs:
+            family = family_type(name, documentation, labels=["pool"])
+            for pool in pools:
+                family.add_metric([pool.name], getattr(pool, attribute))
+            yield family
+
+
+class MetricsExporter:
+    """Serves the snapshot at http://host:port/metrics from a thread of its own.
+
+    The HTTP server is prometheus-client's; its thread only reads counters,
+    so the event loop never waits on a scrape.
+    """
+
+    def __init__(self, take_snapshot: Callable[[], MetricsSnapshot]) -> None:
+        self._registry = prometheus_client.CollectorRegistry()
+        self._registry.register(_SnapshotCollector(take_snapshot))
+        self._server: WSGIServer | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self, host: str, port: int) -> int:
+        """Start serving; returns the bound port (useful when `port` is 0)."""
+        address = host.strip("[]") or "::"
+        self._server, self._thread = prometheus_client.start_http_server(
+            port, addr=address, registry=self._registry
+        )
+        return int(self._server.server_address[1])
+
+    async def stop(self) -> None:
+        if self._server is None:
+            return
+        server, self._server = self._server, None
+        # shutdown() blocks until the serving thread notices (up to its poll interval).
+        await asyncio.to_thread(server.shutdown)
+        server.server_close()
+        if self._thread is not None:
+            await asyncio.to_thread(self._thread.join)
