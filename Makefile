@@ -14,8 +14,12 @@ TOOLS := $(CURDIR)/.tools/bin
 export PATH := $(TOOLS):$(PATH)
 PROTOS := $(wildcard protos/energy/v1/*.proto)
 GRPCURL_VERSION := v1.9.4
+GHZ_VERSION := v0.120.0
+# Where `make ghz` sends its load, and for how long per profile.
+ENERGY_TARGET ?= localhost:50051
+GHZ_DURATION ?= 10s
 
-.PHONY: help install run migrate backfill test lint fmt gen check-gen tools bench bench-quick clean
+.PHONY: help install run migrate backfill test lint fmt gen check-gen tools ghz bench bench-quick clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -40,7 +44,10 @@ backfill: $(STAMP) ## rebuild the hourly rollups from history
 $(TOOLS)/grpcurl:
 	GOBIN=$(TOOLS) go install github.com/fullstorydev/grpcurl/cmd/grpcurl@$(GRPCURL_VERSION)
 
-tools: $(TOOLS)/grpcurl ## build grpcurl into .tools/bin
+$(TOOLS)/ghz:
+	GOBIN=$(TOOLS) go install github.com/bojand/ghz/cmd/ghz@$(GHZ_VERSION)
+
+tools: $(TOOLS)/grpcurl $(TOOLS)/ghz ## build grpcurl and ghz into .tools/bin
 
 test: $(STAMP) tools ## run the test suite (embedded PostgreSQL unless DATABASE_URL is set)
 	$(PY) -m pytest
@@ -48,7 +55,7 @@ test: $(STAMP) tools ## run the test suite (embedded PostgreSQL unless DATABASE_
 lint: $(STAMP) ## ruff, ruff format --check, mypy --strict, buf lint
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy server tests bench
+	$(BIN)/mypy server client/energy tests bench
 	$(BIN)/buf lint
 
 fmt: $(STAMP) ## format hand-written Python
@@ -65,6 +72,9 @@ gen: $(STAMP) ## regenerate client/energy/v1 from protos/
 check-gen: gen ## fail when the committed generated code is not what `make gen` writes
 	@git add -N client/energy/v1 && git diff --exit-code --stat -- client/energy/v1 \
 		|| { echo "generated code is stale: run 'make gen' and commit" >&2; exit 1; }
+
+ghz: $(STAMP) $(TOOLS)/ghz ## run the ghz profiles (bench/ghz) against a running server at ENERGY_TARGET
+	$(PY) bench/ghz/run.py --target $(ENERGY_TARGET) --duration $(GHZ_DURATION)
 
 bench: $(STAMP) ## ingest throughput per shape, then analytics latency over 14.4 M rows per table
 	$(PY) bench/ingest.py

@@ -4,8 +4,11 @@ server, with the real grpcurl binary through server reflection."""
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import shutil
+import sys
+from pathlib import Path
 
 from energy_server.app import RunningServer
 from tests.conftest import REPO_ROOT
@@ -17,6 +20,21 @@ EXAMPLES = [
     for block in re.findall(r"```sh\n(.*?)```", README, flags=re.DOTALL)
     if block.lstrip().startswith("grpcurl")
 ]
+
+
+# Fenced `sh` blocks of the `energy` and `energy-load` commands.
+CLI_EXAMPLES = [
+    block
+    for block in re.findall(r"```sh\n(.*?)```", README, flags=re.DOTALL)
+    if re.search(r"(^(\w+=\S+ )*|\|\s*)energy(-load)? ", block, flags=re.MULTILINE)
+]
+# Complete Python programs (fragments do not start with an import).
+PYTHON_EXAMPLES = [
+    block
+    for block in re.findall(r"```python\n(.*?)```", README, flags=re.DOTALL)
+    if block.startswith("import")
+]
+BIN = Path(sys.executable).parent
 
 
 def grpcurl() -> str:
@@ -72,3 +90,55 @@ async def test_readme_examples_run_in_order_and_succeed(server: RunningServer) -
         code, output = await run(example, server.port)
         assert code == 0, f"{example}\n{output}"
         assert "ERROR" not in output, f"{example}\n{output}"
+
+
+def test_readme_shows_every_cli_command_and_the_load_generator() -> None:
+    commands = {
+        found
+        for block in CLI_EXAMPLES
+        for found in re.findall(r"(?:^|\|\s*)energy (\w+)", block, flags=re.MULTILINE)
+    }
+    assert commands >= {
+        "ingest",
+        "performance",
+        "stats",
+        "summary",
+        "current",
+        "timeseries",
+        "anomalies",
+        "link",
+        "health",
+        "demo",
+    }
+    assert any("energy-load" in block for block in CLI_EXAMPLES)
+    assert PYTHON_EXAMPLES
+
+
+async def _run_with_target(program: list[str], port: int) -> tuple[int, str]:
+    process = await asyncio.create_subprocess_exec(
+        *program,
+        env={
+            **os.environ,
+            "ENERGY_TARGET": f"127.0.0.1:{port}",
+            "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
+        },
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    async with asyncio.timeout(120):
+        output, _ = await process.communicate()
+    return process.returncode or 0, output.decode()
+
+
+async def test_readme_cli_examples_run_in_order_and_succeed(server: RunningServer) -> None:
+    for block in CLI_EXAMPLES:
+        code, output = await _run_with_target(["bash", "-euo", "pipefail", "-c", block], server.port)
+        assert code == 0, f"{block}\n{output}"
+
+
+async def test_readme_python_examples_run(server: RunningServer) -> None:
+    for example in PYTHON_EXAMPLES:
+        program = example.replace("localhost:50051", f"127.0.0.1:{server.port}")
+        code, output = await _run_with_target([sys.executable, "-c", program], server.port)
+        assert code == 0, f"{example}\n{output}"
+        assert "stored" in output
