@@ -18,8 +18,11 @@ GHZ_VERSION := v0.120.0
 # Where `make ghz` sends its load, and for how long per profile.
 ENERGY_TARGET ?= localhost:50051
 GHZ_DURATION ?= 10s
+# `make token`: the name logs will show for the token's calls, and its scopes.
+NAME ?= client
+SCOPES ?= ingest
 
-.PHONY: help install run migrate backfill test lint fmt gen check-gen tools ghz bench bench-quick clean
+.PHONY: help install run migrate token backfill test test-faults lint fmt gen check-gen tools ghz bench bench-quick bench-tls clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -38,6 +41,9 @@ run: $(STAMP) ## serve on :50051 (embedded PostgreSQL unless DATABASE_URL is set
 migrate: $(STAMP) ## apply pending migrations and exit
 	$(PY) -m energy_server migrate
 
+token: $(STAMP) ## make a bearer token and its ENERGY_AUTH_TOKENS_FILE line (NAME=, SCOPES=)
+	$(PY) -m energy_server token $(NAME) --scopes $(SCOPES)
+
 backfill: $(STAMP) ## rebuild the hourly rollups from history
 	$(PY) -m energy_server backfill
 
@@ -50,7 +56,10 @@ $(TOOLS)/ghz:
 tools: $(TOOLS)/grpcurl $(TOOLS)/ghz ## build grpcurl and ghz into .tools/bin
 
 test: $(STAMP) tools ## run the test suite (embedded PostgreSQL unless DATABASE_URL is set)
-	$(PY) -m pytest
+	$(PY) -m pytest -m "not faults"
+
+test-faults: $(STAMP) tools ## the fault suite: kill -9, PostgreSQL restarts, overload, dead peers, limits
+	$(PY) -m pytest -m faults -rA
 
 lint: $(STAMP) ## ruff, ruff format --check, mypy --strict, buf lint
 	$(BIN)/ruff check .
@@ -80,9 +89,13 @@ bench: $(STAMP) ## ingest throughput per shape, then analytics latency over 14.4
 	$(PY) bench/ingest.py
 	$(PY) bench/analytics.py
 
-bench-quick: $(STAMP) ## a seconds-long smoke run of both benchmarks (tiny sizes)
+bench-quick: $(STAMP) ## a seconds-long smoke run of the benchmarks (tiny sizes)
 	$(PY) bench/ingest.py --quick
 	$(PY) bench/analytics.py --quick
+	$(PY) bench/tls.py --quick
+
+bench-tls: $(STAMP) ## ingest throughput with TLS on vs off (same data and load)
+	$(PY) bench/tls.py
 
 clean: ## remove the virtualenv, tools and the embedded database's data
 	rm -rf $(VENV) .tools .data

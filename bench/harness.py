@@ -31,14 +31,18 @@ def database(settings: Settings, prefix: str) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def running_server(database_url: str) -> Iterator[int]:
-    """`python -m energy_server serve` on a free loopback port; yields the port."""
+def running_server(database_url: str, settings: dict[str, str] | None = None) -> Iterator[int]:
+    """`python -m energy_server serve` on a free loopback port; yields the port.
+
+    `settings` are extra ENERGY_* variables (TLS files, say).
+    """
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
         "ENERGY_PORT": "0",
         "ENERGY_HOST": "127.0.0.1",
         "ENERGY_METRICS_PORT": "0",
+        **(settings or {}),
     }
     server = subprocess.Popen(
         [sys.executable, "-m", "energy_server", "serve"], env=env, stderr=subprocess.PIPE

@@ -133,3 +133,15 @@ def analytics(channel: aio.Channel) -> analytics_pb2_grpc.AnalyticsServiceAsyncS
 
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def own_postgres(tmp_path: Path) -> Iterator[tuple[EmbeddedPostgres, str]]:
+    """A PostgreSQL this test alone may stop and start."""
+    postgres = EmbeddedPostgres(tmp_path / "pgdata")
+    url = postgres.start()
+    run_migrations(url)
+    try:
+        yield postgres, url
+    finally:
+        postgres.stop()

@@ -4,7 +4,7 @@ ingest shape through the generated stubs, and reading the tables back."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -13,6 +13,7 @@ import grpc
 import psycopg
 from google.protobuf import timestamp_pb2
 from google.rpc import error_details_pb2
+from grpc_health.v1 import health_pb2
 from grpc_status import rpc_status
 
 from energy.v1 import ingest_pb2, ingest_pb2_grpc, reading_pb2
@@ -214,3 +215,11 @@ def retry_pushback_ms(error: grpc.aio.AioRpcError) -> int | None:
         return None
     assert int(trailer) == info.retry_delay.ToMilliseconds()
     return int(trailer)
+
+
+async def next_status(updates: AsyncIterator[health_pb2.HealthCheckResponse], wanted: int) -> None:
+    async with asyncio.timeout(30):
+        async for update in updates:
+            if update.status == wanted:
+                return
+    raise AssertionError("health stream ended")

@@ -4,8 +4,7 @@ is down, SERVING again once it is back, without restarting the service."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 
 import grpc
 import pytest
@@ -16,22 +15,10 @@ from energy.v1 import ingest_pb2, ingest_pb2_grpc
 from energy_server.app import INGEST_SERVICE, RunningServer, create_server
 from energy_server.embedded import EmbeddedPostgres
 from tests.conftest import settings_for_tests
-from tests.support import meter, retry_pushback_ms, run_migrations
+from tests.support import meter, next_status, retry_pushback_ms
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
-
-
-@pytest.fixture
-def own_postgres(tmp_path: Path) -> Iterator[tuple[EmbeddedPostgres, str]]:
-    """A PostgreSQL this test alone may stop and start."""
-    postgres = EmbeddedPostgres(tmp_path / "pgdata")
-    url = postgres.start()
-    run_migrations(url)
-    try:
-        yield postgres, url
-    finally:
-        postgres.stop()
 
 
 @pytest.fixture
@@ -42,14 +29,6 @@ async def server_on_own_postgres(own_postgres: tuple[EmbeddedPostgres, str]) -> 
         yield running
     finally:
         await running.stop(0)
-
-
-async def _next_status(updates: AsyncIterator[health_pb2.HealthCheckResponse], wanted: int) -> None:
-    async with asyncio.timeout(30):
-        async for update in updates:
-            if update.status == wanted:
-                return
-    raise AssertionError("health stream ended")
 
 
 @pytest.mark.parametrize("shutdown_mode", ["fast", "immediate"])
@@ -63,10 +42,10 @@ async def test_health_follows_the_database_and_recovers_by_itself(
             check = await health.Check(health_pb2.HealthCheckRequest(service=service))
             assert check.status == SERVING
         overall = health.Watch(health_pb2.HealthCheckRequest(service="")).__aiter__()
-        await _next_status(overall, SERVING)
+        await next_status(overall, SERVING)
 
         await asyncio.to_thread(postgres.halt, shutdown_mode)
-        await _next_status(overall, NOT_SERVING)
+        await next_status(overall, NOT_SERVING)
         check = await health.Check(health_pb2.HealthCheckRequest(service=INGEST_SERVICE))
         assert check.status == NOT_SERVING
         ingest = ingest_pb2_grpc.IngestServiceStub(channel)
@@ -76,6 +55,6 @@ async def test_health_follows_the_database_and_recovers_by_itself(
         assert retry_pushback_ms(raised.value) == 1000
 
         await asyncio.to_thread(postgres.resume)
-        await _next_status(overall, SERVING)
+        await next_status(overall, SERVING)
         response = await ingest.IngestReadings(ingest_pb2.IngestReadingsRequest(readings=[meter()]))
         assert response.summary.accepted_count == 1

@@ -142,3 +142,17 @@ async def test_readme_python_examples_run(server: RunningServer) -> None:
         code, output = await _run_with_target([sys.executable, "-c", program], server.port)
         assert code == 0, f"{example}\n{output}"
         assert "stored" in output
+
+
+def test_every_test_the_guarantees_name_exists() -> None:
+    section = README.split("## Guarantees", 1)[1].split("\n## ", 1)[0]
+    named = set(re.findall(r"`(test_\w+)`", section))
+    defined = {
+        match
+        for path in (REPO_ROOT / "tests").glob("test_*.py")
+        for match in re.findall(
+            r"^(?:async )?def (test_\w+)", path.read_text(encoding="utf-8"), flags=re.MULTILINE
+        )
+    }
+    assert named, "the Guarantees section names no tests"
+    assert named <= defined, named - defined

@@ -84,6 +84,8 @@ def _channel(target: str, tls: Tls | None, options: Sequence[tuple[str, Any]]) -
         # Find a dead connection within a minute instead of waiting on it.
         ("grpc.keepalive_time_ms", 30_000),
         ("grpc.keepalive_timeout_ms", 10_000),
+        # What gRPC core actually enforces as the keepalive ping's timeout (grpc/grpc#39239).
+        ("grpc.http2.ping_timeout_ms", 10_000),
         # Retries are ours (bounded by the deadline, honouring RetryInfo); gRPC's
         # transparent retry of unsent requests stays on.
         ("grpc.enable_retries", 0),

@@ -36,12 +36,16 @@ class ClientError(Exception):
         message: str,
         violations: tuple[Violation, ...] = (),
         retry_delay_s: float | None = None,
+        from_server: bool = True,
     ) -> None:
         super().__init__(f"{code.name}: {message}")
         self.code = code
         self.message = message
         self.violations = violations
         self.retry_delay_s = retry_delay_s
+        # False when gRPC itself made the status (a broken connection, a reset
+        # stream): the server never answered, whatever the code says.
+        self.from_server = from_server
 
     @classmethod
     def from_rpc_error(cls, error: grpc.RpcError) -> ClientError:
@@ -54,10 +58,12 @@ class ClientError(Exception):
         trailers = call.trailing_metadata() if hasattr(call, "trailing_metadata") else None
         violations: list[Violation] = []
         retry_delay_s: float | None = None
+        from_server = False
         for key, value in trailers or ():
             if key == _PUSHBACK_KEY and isinstance(value, str) and value.isdigit():
                 retry_delay_s = int(value) / 1000
             elif key == _STATUS_DETAILS_KEY and isinstance(value, bytes):
+                from_server = True
                 status = status_pb2.Status.FromString(value)
                 for detail in status.details:
                     if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
@@ -70,4 +76,4 @@ class ClientError(Exception):
                         info = error_details_pb2.RetryInfo()
                         detail.Unpack(info)
                         retry_delay_s = info.retry_delay.ToTimedelta().total_seconds()
-        return cls(code or grpc.StatusCode.UNKNOWN, message, tuple(violations), retry_delay_s)
+        return cls(code or grpc.StatusCode.UNKNOWN, message, tuple(violations), retry_delay_s, from_server)

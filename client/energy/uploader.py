@@ -44,10 +44,12 @@ _log = logging.getLogger(__name__)
 # Besides the policy's codes, a broken stream may end with these; resending
 # is always safe (duplicates are absorbed), so the uploader reconnects.
 _STREAM_BREAK_CODES = frozenset({grpc.StatusCode.CANCELLED, grpc.StatusCode.DEADLINE_EXCEEDED})
-# A connection torn down mid-stream can also surface as INTERNAL or UNKNOWN
-# from the client's own transport. Those are retried too, but only this many
-# times in a row without an acknowledgement: a server that keeps failing a
-# message that way has a bug that resending will not fix.
+# A stream reset mid-upload (say the server ended the call while this side
+# was still sending) surfaces as INTERNAL or UNKNOWN made by gRPC itself, not
+# by the server: that is a broken connection and is retried like UNAVAILABLE.
+# The same codes *from the server* are retried only this many times in a row
+# without an acknowledgement: a server that keeps failing a message has a bug
+# that resending will not fix.
 _TRANSPORT_CODES = frozenset({grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN})
 _MAX_BLIND_RETRIES = 5
 
@@ -259,7 +261,7 @@ class Uploader:
                 if not self._unacked and error.code in _STREAM_BREAK_CODES:
                     continue  # an idle stream the server closed: reopen when there is work
                 retryable = error.code in self._retry.retryable_codes | _STREAM_BREAK_CODES or (
-                    error.code in _TRANSPORT_CODES and attempt < _MAX_BLIND_RETRIES
+                    error.code in _TRANSPORT_CODES and (not error.from_server or attempt < _MAX_BLIND_RETRIES)
                 )
                 if not retryable:
                     await self._fail(error)

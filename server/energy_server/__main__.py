@@ -1,4 +1,4 @@
-"""Command line: `python -m energy_server serve|migrate|backfill`.
+"""Command line: `python -m energy_server serve|migrate|backfill|token`.
 
 Without DATABASE_URL both start the embedded PostgreSQL first and stop it on exit.
 """
@@ -16,6 +16,7 @@ from collections.abc import Iterator
 import psycopg_pool
 
 from energy_server.app import serve
+from energy_server.auth import Scope, new_token
 from energy_server.domain import DeviceKind
 from energy_server.embedded import EmbeddedPostgres
 from energy_server.errors import DomainError
@@ -60,17 +61,39 @@ async def _backfill(url: str) -> None:
             print(f"{rows} hourly rows in {time.perf_counter() - started:.1f} s", flush=True)
 
 
+def _token(parser: argparse.ArgumentParser, name: str | None, scopes: str) -> int:
+    if not name or any(ch.isspace() for ch in name):
+        parser.error("token needs a NAME without spaces")
+    try:
+        chosen = [Scope(scope.strip()) for scope in scopes.split(",")]
+    except ValueError:
+        parser.error("scopes are ingest, analytics and admin")
+    token, line = new_token(name, chosen)
+    print(f"token (give it to the client; it is not stored anywhere): {token}")
+    print(f"line for ENERGY_AUTH_TOKENS_FILE:\n{line}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="energy-server", description=__doc__)
     parser.add_argument(
         "command",
-        choices=("serve", "migrate", "backfill"),
+        choices=("serve", "migrate", "backfill", "token"),
         nargs="?",
         default="serve",
         help="serve (default); migrate: apply pending migrations; "
-        "backfill: rebuild the hourly rollups from history",
+        "backfill: rebuild the hourly rollups from history; "
+        "token NAME --scopes ...: make a bearer token and its line for ENERGY_AUTH_TOKENS_FILE",
+    )
+    parser.add_argument("name", nargs="?", help="token: the name logs will show for its calls")
+    parser.add_argument(
+        "--scopes",
+        default="ingest",
+        help="token: comma-separated scopes among ingest, analytics, admin (default: ingest)",
     )
     arguments = parser.parse_args(argv)
+    if arguments.command == "token":
+        return _token(parser, arguments.name, arguments.scopes)
     try:
         settings = Settings.from_env()
     except SettingsError as error:

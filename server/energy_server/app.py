@@ -14,6 +14,7 @@ import signal
 from dataclasses import dataclass
 from typing import Any
 
+import grpc
 import psycopg_pool
 from grpc import aio
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -27,6 +28,7 @@ from energy.v1 import (
     metrics_pb2,
     metrics_pb2_grpc,
 )
+from energy_server.auth import Authorizer, load_tokens
 from energy_server.call_boundary import CallBoundary
 from energy_server.group_commit import GroupCommitter
 from energy_server.health import DatabaseHealth
@@ -96,6 +98,8 @@ def _pool(
 
 async def create_server(settings: Settings, database_url: str) -> RunningServer:
     """Open the pools, migrate if configured, and start serving."""
+    # First: a bad certificate or tokens file fails the start before anything is opened.
+    credentials, authorizer = await asyncio.to_thread(_security, settings)
     if settings.migrate_on_start:
         await apply_migrations(database_url, settings.migrations_dir)
     # Writes and reads get pools of their own: slow analytics never hold the
@@ -127,16 +131,21 @@ async def create_server(settings: Settings, database_url: str) -> RunningServer:
         metrics=metrics,
         database_reachable=reachable,
     )
+    keepalive_ms = round(settings.keepalive_time_s * 1000)
     server = aio.server(
-        interceptors=[CallBoundary(settings.retry_delay_ms)],
+        interceptors=[CallBoundary(settings.retry_delay_ms, authorizer)],
         options=[
             ("grpc.max_receive_message_length", settings.max_message_bytes),
             ("grpc.max_send_message_length", settings.max_message_bytes),
             # Dead peers are found by keepalive pings, not left holding streams.
-            ("grpc.keepalive_time_ms", 30_000),
-            ("grpc.keepalive_timeout_ms", 10_000),
-            ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+            ("grpc.keepalive_time_ms", keepalive_ms),
+            ("grpc.keepalive_timeout_ms", round(settings.keepalive_timeout_s * 1000)),
+            # gRPC core enforces the ping timeout, not keepalive_timeout_ms (grpc/grpc#39239).
+            ("grpc.http2.ping_timeout_ms", round(settings.keepalive_timeout_s * 1000)),
+            ("grpc.http2.min_ping_interval_without_data_ms", min(10_000, keepalive_ms)),
             ("grpc.keepalive_permit_without_calls", 1),
+            # Keep pinging an open stream that carries no data: that is exactly a dead peer.
+            ("grpc.http2.max_pings_without_data", 0),
         ],
     )
     ingest_pb2_grpc.add_IngestServiceServicer_to_server(
@@ -159,17 +168,23 @@ async def create_server(settings: Settings, database_url: str) -> RunningServer:
     metrics_servicer = MetricsServicer(lambda: running.metrics_snapshot())
     metrics_pb2_grpc.add_MetricsServiceServicer_to_server(metrics_servicer, server)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    reflection.enable_server_reflection(
-        (
-            INGEST_SERVICE,
-            ANALYTICS_SERVICE,
-            METRICS_SERVICE,
-            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-            reflection.SERVICE_NAME,
-        ),
-        server,
+    if settings.reflection:
+        reflection.enable_server_reflection(
+            (
+                INGEST_SERVICE,
+                ANALYTICS_SERVICE,
+                METRICS_SERVICE,
+                health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+                reflection.SERVICE_NAME,
+            ),
+            server,
+        )
+    address = f"{settings.host}:{settings.port}"
+    port = (
+        server.add_insecure_port(address)
+        if credentials is None
+        else server.add_secure_port(address, credentials)
     )
-    port = server.add_insecure_port(f"{settings.host}:{settings.port}")
     committer.start()
     await database_health.probe()
     running = RunningServer(
@@ -196,6 +211,40 @@ async def create_server(settings: Settings, database_url: str) -> RunningServer:
     return running
 
 
+def _security(settings: Settings) -> tuple[grpc.ServerCredentials | None, Authorizer]:
+    """TLS credentials and the token table, read from the configured files."""
+    try:
+        principals = None if settings.auth_tokens_file is None else load_tokens(settings.auth_tokens_file)
+        if settings.tls_cert_file is None or settings.tls_key_file is None:
+            return None, Authorizer(principals)
+        client_ca = None if settings.tls_client_ca_file is None else settings.tls_client_ca_file.read_bytes()
+        credentials = grpc.ssl_server_credentials(
+            [(settings.tls_key_file.read_bytes(), settings.tls_cert_file.read_bytes())],
+            root_certificates=client_ca,
+            require_client_auth=client_ca is not None,
+        )
+    except (OSError, ValueError) as error:
+        raise SettingsError(f"security settings: {error}") from None
+    return credentials, Authorizer(principals)
+
+
+def describe_security(settings: Settings) -> str:
+    """How the server is secured, for its start-up line (names files, never their contents)."""
+    if settings.tls_cert_file is None:
+        transport = "plaintext"
+    elif settings.tls_client_ca_file is None:
+        transport = "TLS"
+    else:
+        transport = "mutual TLS (client certificates required)"
+    if settings.auth_tokens_file is None:
+        access = "no authentication"
+    else:
+        access = f"bearer tokens from {settings.auth_tokens_file}"
+    warning = ": for local development" if transport == "plaintext" and access == "no authentication" else ""
+    reflection_state = "" if settings.reflection else ", reflection off"
+    return f"{transport}, {access}{reflection_state}{warning}"
+
+
 async def serve(settings: Settings, database_url: str) -> None:
     """Run until SIGTERM or SIGINT, then drain and stop."""
     stopping = asyncio.Event()
@@ -204,9 +253,10 @@ async def serve(settings: Settings, database_url: str) -> None:
         loop.add_signal_handler(signum, stopping.set)
     running = await create_server(settings, database_url)
     _log.info(
-        "serving energy.v1 on %s:%d (plaintext, no authentication: for local development); %s",
+        "serving energy.v1 on %s:%d (%s); %s",
         settings.host,
         running.port,
+        describe_security(settings),
         "Prometheus metrics off"
         if running.metrics_port is None
         else f"Prometheus metrics on http://{settings.host}:{running.metrics_port}/metrics",

@@ -1,8 +1,10 @@
 """CallBoundary: the interceptor every RPC passes through.
 
-It is where errors cross into gRPC (through `status.abort_with`, once) and
-where each call leaves its one log line: method, peer, status, readings and
-duration.
+It is where callers are authenticated (through the Authorizer, before any
+handler runs), where errors cross into gRPC (through `status.abort_with`,
+once) and where each call leaves its one log line: method, peer, caller,
+status, readings and duration. The caller is the token's name, never the
+token.
 """
 
 from __future__ import annotations
@@ -16,9 +18,12 @@ from contextvars import ContextVar
 from typing import Any, TypeVar
 
 import grpc
+from google.protobuf.message import DecodeError
 from grpc import aio
 
-from energy_server.errors import DomainError
+from energy_server.auth import Authorizer
+from energy_server.domain import FieldViolation
+from energy_server.errors import DomainError, InvalidInput
 from energy_server.status import CODE_OF, abort_with
 
 __all__ = ["CallBoundary", "count_readings"]
@@ -39,13 +44,14 @@ def count_readings(count: int) -> None:
 
 
 class _CallRecord:
-    __slots__ = ("code", "method", "peer", "started", "tally")
+    __slots__ = ("caller", "code", "method", "peer", "started", "tally")
 
     def __init__(self, method: str, context: aio.ServicerContext[Any, Any]) -> None:
         self.method = method
         # Read now: a streaming handler can be finalised after its server stopped,
         # and touching the call's context then crashes gRPC's C core (seen: SIGSEGV).
         self.peer = context.peer()
+        self.caller = "-"
         self.code = grpc.StatusCode.OK
         self.started = time.perf_counter()
         self.tally = [0]
@@ -57,20 +63,65 @@ class _CallRecord:
         level = logging.INFO if self.method.startswith("/energy.") else logging.DEBUG
         _log.log(
             level,
-            "rpc method=%s peer=%s status=%s readings=%d duration_ms=%.2f",
+            "rpc method=%s peer=%s caller=%s status=%s readings=%d duration_ms=%.2f",
             self.method,
             self.peer,
+            self.caller,
             self.code.name,
             self.tally[0],
             (time.perf_counter() - self.started) * 1000,
         )
 
 
+class _Undecodable:
+    """Stands in for a request whose bytes are not the method's message."""
+
+    __slots__ = ("reason",)
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
+def _tolerant(deserialize: Callable[[bytes], Any] | None) -> Callable[[bytes], Any]:
+    """A deserializer that never raises: gRPC would answer UNKNOWN or INTERNAL with the
+    exception's text; undecodable bytes are the client's mistake, INVALID_ARGUMENT."""
+
+    def parse(data: bytes) -> Any:
+        if deserialize is None:
+            return data
+        try:
+            return deserialize(data)
+        except DecodeError as error:
+            return _Undecodable(str(error))
+
+    return parse
+
+
+def _check_decoded(request: Any) -> Any:
+    if isinstance(request, _Undecodable):
+        raise InvalidInput(
+            f"the request is not a valid protobuf message: {request.reason}",
+            [FieldViolation("request", "bytes that do not decode as this method's request message")],
+        )
+    return request
+
+
+async def _checked_stream(requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
+    async for request in requests:
+        yield _check_decoded(request)
+
+
+def _decoded(request: Any, streaming: bool) -> Any:
+    """The request (or request stream) with undecodable messages turned into InvalidInput."""
+    return _checked_stream(request) if streaming else _check_decoded(request)
+
+
 class CallBoundary(aio.ServerInterceptor):
     """Turns errors into statuses and logs one line per call."""
 
-    def __init__(self, retry_delay_ms: int) -> None:
+    def __init__(self, retry_delay_ms: int, authorizer: Authorizer) -> None:
         self._retry_delay_ms = retry_delay_ms
+        self._authorizer = authorizer
         # Wrapping is per method, not per call: handlers never change once registered.
         self._wrapped: dict[str, grpc.RpcMethodHandler[Any, Any]] = {}
 
@@ -95,32 +146,37 @@ class CallBoundary(aio.ServerInterceptor):
         # or async generators, hence the Any.
         behaviors: Any = handler
         common: dict[str, Any] = {
-            "request_deserializer": handler.request_deserializer,
+            "request_deserializer": _tolerant(handler.request_deserializer),
             "response_serializer": handler.response_serializer,
         }
         if behaviors.unary_unary:
             return grpc.unary_unary_rpc_method_handler(
-                self._unary_response(method, behaviors.unary_unary), **common
+                self._unary_response(method, behaviors.unary_unary, streaming=False), **common
             )
         if behaviors.stream_unary:
             return grpc.stream_unary_rpc_method_handler(
-                self._unary_response(method, behaviors.stream_unary), **common
+                self._unary_response(method, behaviors.stream_unary, streaming=True), **common
             )
         if behaviors.unary_stream:
             return grpc.unary_stream_rpc_method_handler(
-                self._stream_response(method, behaviors.unary_stream), **common
+                self._stream_response(method, behaviors.unary_stream, streaming=False), **common
             )
         return grpc.stream_stream_rpc_method_handler(
-            self._stream_response(method, behaviors.stream_stream), **common
+            self._stream_response(method, behaviors.stream_stream, streaming=True), **common
         )
 
     def _unary_response(
-        self, method: str, behavior: Callable[[Any, aio.ServicerContext[Any, Any]], Awaitable[Any]]
+        self,
+        method: str,
+        behavior: Callable[[Any, aio.ServicerContext[Any, Any]], Awaitable[Any]],
+        *,
+        streaming: bool,
     ) -> Callable[[Any, aio.ServicerContext[Any, Any]], Awaitable[Any]]:
         async def handle(request: Any, context: aio.ServicerContext[Any, Any]) -> Any:
             record = _CallRecord(method, context)
             try:
-                return await behavior(request, context)
+                self._authorize(record, context)
+                return await behavior(_decoded(request, streaming), context)
             except BaseException as error:
                 await self._fail(record, error, context)
                 raise
@@ -130,12 +186,17 @@ class CallBoundary(aio.ServerInterceptor):
         return handle
 
     def _stream_response(
-        self, method: str, behavior: Callable[[Any, aio.ServicerContext[Any, Any]], AsyncIterator[Any]]
+        self,
+        method: str,
+        behavior: Callable[[Any, aio.ServicerContext[Any, Any]], AsyncIterator[Any]],
+        *,
+        streaming: bool,
     ) -> Callable[[Any, aio.ServicerContext[Any, Any]], AsyncIterator[Any]]:
         async def handle(request: Any, context: aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
             record = _CallRecord(method, context)
             try:
-                responses = behavior(request, context)
+                self._authorize(record, context)
+                responses = behavior(_decoded(request, streaming), context)
                 if inspect.isawaitable(responses):
                     # Handlers may write with context.write() instead of yielding.
                     await responses
@@ -149,6 +210,11 @@ class CallBoundary(aio.ServerInterceptor):
                 record.finish()
 
         return handle
+
+    def _authorize(self, record: _CallRecord, context: aio.ServicerContext[Any, Any]) -> None:
+        principal = self._authorizer.check(record.method, context.invocation_metadata())
+        if principal is not None:
+            record.caller = principal.name
 
     async def _fail(
         self, record: _CallRecord, error: BaseException, context: aio.ServicerContext[Any, Any]

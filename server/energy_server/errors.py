@@ -16,8 +16,10 @@ __all__ = [
     "InvalidInput",
     "NotFound",
     "Overloaded",
+    "PermissionDenied",
     "StorageFailure",
     "StreamIdle",
+    "Unauthenticated",
     "WriteConflict",
     "from_database_error",
 ]
@@ -77,3 +79,11 @@ def from_database_error(error: Exception, *, database_reachable: bool = True) ->
 
 class StreamIdle(DomainError):
     """A client stream sent nothing for longer than the idle timeout."""
+
+
+class Unauthenticated(DomainError):
+    """The call carries no valid bearer token where one is required."""
+
+
+class PermissionDenied(DomainError):
+    """The caller's token lacks the scope the call needs."""

@@ -63,6 +63,18 @@ class Settings:
     migrate_on_start: bool = True
     # Folder of the numbered SQL migration files.
     migrations_dir: Path = Path(__file__).resolve().parents[2] / "migrations"
+    # Server certificate chain and private key (PEM) for TLS; both unset means plaintext.
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+    # CA certificate (PEM) that signs client certificates; set, every client must present one (mutual TLS).
+    tls_client_ca_file: Path | None = None
+    # File of bearer tokens with their scopes (see README); unset means no authentication.
+    auth_tokens_file: Path | None = None
+    # Serve gRPC server reflection (grpcurl's list / describe).
+    reflection: bool = True
+    # Seconds between keepalive pings to an idle client, and to wait for its answer before dropping it.
+    keepalive_time_s: float = 30.0
+    keepalive_timeout_s: float = 10.0
     # TCP port of the Prometheus exporter (http://host:port/metrics); 0 picks a free port, `off` disables it.
     metrics_port: int | None = 9464
     # Logging level name (DEBUG, INFO, WARNING, ERROR).
@@ -104,6 +116,8 @@ class Settings:
             "pool_timeout_s",
             "health_probe_interval_s",
             "stream_idle_timeout_s",
+            "keepalive_time_s",
+            "keepalive_timeout_s",
         )
         for name in positive:
             if getattr(self, name) <= 0:
@@ -114,6 +128,12 @@ class Settings:
                 raise SettingsError(f"{_env_name(name)} must not be negative")
         if self.pool_min_size > self.pool_max_size:
             raise SettingsError("ENERGY_POOL_MIN_SIZE must not exceed ENERGY_POOL_MAX_SIZE")
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise SettingsError("ENERGY_TLS_CERT_FILE and ENERGY_TLS_KEY_FILE go together")
+        if self.tls_client_ca_file is not None and self.tls_cert_file is None:
+            raise SettingsError(
+                "ENERGY_TLS_CLIENT_CA_FILE needs ENERGY_TLS_CERT_FILE and ENERGY_TLS_KEY_FILE"
+            )
         if self.max_pending_readings < self.max_readings_per_message:
             raise SettingsError(
                 "ENERGY_MAX_PENDING_READINGS must be at least ENERGY_MAX_READINGS_PER_MESSAGE"
@@ -129,6 +149,8 @@ def _parse(annotation: object, raw: str) -> object:
     match annotation:
         case "int | None":
             return None if raw.strip().lower() in ("", "off") else int(raw)
+        case "Path | None":
+            return None if not raw.strip() else Path(raw)
         case "int":
             return int(raw)
         case "float":

@@ -17,8 +17,10 @@ from energy_server.errors import (
     InvalidInput,
     NotFound,
     Overloaded,
+    PermissionDenied,
     StorageFailure,
     StreamIdle,
+    Unauthenticated,
     WriteConflict,
 )
 
@@ -34,6 +36,8 @@ CODE_OF: dict[type[DomainError], grpc.StatusCode] = {
     WriteConflict: grpc.StatusCode.ABORTED,
     StorageFailure: grpc.StatusCode.INTERNAL,
     StreamIdle: grpc.StatusCode.DEADLINE_EXCEEDED,
+    Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
+    PermissionDenied: grpc.StatusCode.PERMISSION_DENIED,
 }
 
 # Codes after which the same call may succeed later: the caller is told when.

@@ -163,8 +163,13 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         """The requests of a stream; StreamIdle when the client goes silent too long."""
         iterator = aiter(requests)
         while True:
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for loses a
+            # cancellation that lands as the message arrives, and the stream's
+            # reader then outlives its call (seen as a stuck stream when the
+            # database went down mid-upload).
             try:
-                request = await asyncio.wait_for(anext(iterator), self._limits.stream_idle_timeout_s)
+                async with asyncio.timeout(self._limits.stream_idle_timeout_s):
+                    request = await anext(iterator)
             except StopAsyncIteration:
                 return
             except TimeoutError:

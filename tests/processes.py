@@ -1,0 +1,87 @@
+"""A real server process the tests can kill, restart and measure."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import sys
+from collections.abc import Mapping
+
+SERVING_LINE = re.compile(rb"serving energy.v1 on \S+:(\d+)")
+
+
+class ServerProcess:
+    """`python -m energy_server serve` on loopback; its stderr is kept in `log`."""
+
+    def __init__(self, database_url: str, settings: Mapping[str, str] | None = None) -> None:
+        self._env = {
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "ENERGY_HOST": "127.0.0.1",
+            "ENERGY_PORT": "0",
+            "ENERGY_METRICS_PORT": "off",
+            "ENERGY_MIGRATE_ON_START": "false",
+            **(settings or {}),
+        }
+        self.port = 0
+        self.log: list[str] = []
+        self._process: asyncio.subprocess.Process | None = None
+        self._drain: asyncio.Task[None] | None = None
+
+    @property
+    def pid(self) -> int:
+        assert self._process is not None
+        return self._process.pid
+
+    async def start(self) -> int:
+        """Start and return once it serves; later starts reuse the first port."""
+        env = {**self._env, "ENERGY_PORT": str(self.port)}
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "energy_server", "serve", env=env, stderr=asyncio.subprocess.PIPE
+        )
+        assert process.stderr is not None
+        self._process = process
+        async with asyncio.timeout(60):
+            while True:
+                line = await process.stderr.readline()
+                if not line:
+                    raise AssertionError("server exited before serving:\n" + "".join(self.log))
+                self.log.append(line.decode(errors="replace"))
+                if match := SERVING_LINE.search(line):
+                    self.port = int(match[1])
+                    break
+        self._drain = asyncio.create_task(self._keep_reading(process.stderr))
+        return self.port
+
+    async def _keep_reading(self, stream: asyncio.StreamReader) -> None:
+        while line := await stream.readline():
+            self.log.append(line.decode(errors="replace"))
+
+    async def kill(self) -> None:
+        """SIGKILL: no drain, no goodbye, as a crash or the OOM killer would."""
+        await self._end(signal.SIGKILL)
+
+    async def stop(self) -> int:
+        """SIGTERM, then wait; returns the exit code."""
+        return await self._end(signal.SIGTERM)
+
+    async def _end(self, signum: int) -> int:
+        process = self._process
+        if process is None or process.returncode is not None:
+            return process.returncode if process is not None and process.returncode is not None else 0
+        process.send_signal(signum)
+        async with asyncio.timeout(60):
+            code = await process.wait()
+        if self._drain is not None:
+            await self._drain
+        return code
+
+    def peak_rss_kib(self) -> int:
+        """The process's high-water resident memory (VmHWM), while it runs."""
+        with open(f"/proc/{self.pid}/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+        raise AssertionError("no VmHWM in /proc status")
