@@ -18,11 +18,13 @@ GHZ_VERSION := v0.120.0
 # Where `make ghz` sends its load, and for how long per profile.
 ENERGY_TARGET ?= localhost:50051
 GHZ_DURATION ?= 10s
+# `make bench`: days of history (10,000 meters and 10,000 vehicles, one reading a minute) for the reads.
+BENCH_DAYS ?= 1
 # `make token`: the name logs will show for the token's calls, and its scopes.
 NAME ?= client
 SCOPES ?= ingest
 
-.PHONY: help install run migrate token backfill test test-faults lint fmt gen check-gen tools ghz bench bench-quick bench-tls clean
+.PHONY: help install run migrate token backfill test test-faults lint fmt gen check-gen tools ghz bench bench-quick bench-tls profile clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -85,14 +87,20 @@ check-gen: gen ## fail when the committed generated code is not what `make gen` 
 ghz: $(STAMP) $(TOOLS)/ghz ## run the ghz profiles (bench/ghz) against a running server at ENERGY_TARGET
 	$(PY) bench/ghz/run.py --target $(ENERGY_TARGET) --duration $(GHZ_DURATION)
 
-bench: $(STAMP) ## ingest throughput per shape, then analytics latency over 14.4 M rows per table
+bench: $(STAMP) ## anchors L/S/T, the service per shape, a sweep, reads at 14.4 M rows/table (BENCH_DAYS=7 for a week)
 	$(PY) bench/ingest.py
-	$(PY) bench/analytics.py
+	$(PY) bench/analytics.py --days $(BENCH_DAYS)
+	$(PY) bench/report.py
 
 bench-quick: $(STAMP) ## a seconds-long smoke run of the benchmarks (tiny sizes)
 	$(PY) bench/ingest.py --quick
 	$(PY) bench/analytics.py --quick
+	$(PY) bench/report.py --quick
 	$(PY) bench/tls.py --quick
+	$(PY) bench/profile.py --quick
+
+profile: $(STAMP) ## py-spy flame graphs of the server under loads (a) and (b) -> bench/results/profile-*.svg
+	$(PY) bench/profile.py
 
 bench-tls: $(STAMP) ## ingest throughput with TLS on vs off (same data and load)
 	$(PY) bench/tls.py

@@ -221,8 +221,8 @@ async def main() -> None:
         await apply_migrations(url, settings.migrations_dir)
         end = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=1)
         await load(url, args.days, args.devices, end)
-        with running_server(url) as port:
-            results = await measure(port, args.devices, end, args.calls)
+        with running_server(url) as server:
+            results = await measure(server.port, args.devices, end, args.calls)
     report = {
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "history": {

@@ -10,7 +10,10 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+
+import psutil
 
 import energy_server  # noqa: F401  (switches off gRPC fork handlers first)
 from energy_server.embedded import EmbeddedPostgres
@@ -30,9 +33,41 @@ def database(settings: Settings, prefix: str) -> Iterator[str]:
         embedded.stop()
 
 
+@dataclass(frozen=True)
+class Server:
+    """A running server process: where it listens, and its pid for CPU and memory figures."""
+
+    port: int
+    pid: int
+
+    def peak_rss_mib(self) -> float:
+        """High-water resident memory (VmHWM) of the server process."""
+        with open(f"/proc/{self.pid}/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+        return float("nan")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used so far."""
+    times = psutil.Process(pid).cpu_times()
+    return float(times.user + times.system)
+
+
+def postgres_cpu_seconds() -> float:
+    """CPU seconds used so far by every PostgreSQL process on this machine (live ones)."""
+    total = 0.0
+    for process in psutil.process_iter(["name", "cpu_times"]):
+        if process.info["name"] == "postgres" and process.info["cpu_times"] is not None:
+            times = process.info["cpu_times"]
+            total += times.user + times.system
+    return total
+
+
 @contextlib.contextmanager
-def running_server(database_url: str, settings: dict[str, str] | None = None) -> Iterator[int]:
-    """`python -m energy_server serve` on a free loopback port; yields the port.
+def running_server(database_url: str, settings: dict[str, str] | None = None) -> Iterator[Server]:
+    """`python -m energy_server serve` on a free loopback port.
 
     `settings` are extra ENERGY_* variables (TLS files, say).
     """
@@ -61,7 +96,7 @@ def running_server(database_url: str, settings: dict[str, str] | None = None) ->
             raise SystemExit("server did not start within 60 s")
         # Keep draining its log so the pipe never fills and blocks the server.
         subprocess.Popen(["cat"], stdin=server.stderr, stdout=subprocess.DEVNULL)
-        yield port
+        yield Server(port, server.pid)
     finally:
         server.terminate()
         server.wait(timeout=30)

@@ -82,9 +82,9 @@ def main() -> None:
     with database(Settings.from_env(), "energy-bench-tls-") as url:
         for round_ in range(1, rounds + 1):
             for mode, (env, tls_ca) in modes.items():
-                with running_server(url, env) as port:
+                with running_server(url, env) as server:
                     for name, arguments in SHAPES:
-                        report = _load(port, tls_ca, arguments, duration, devices)
+                        report = _load(server.port, tls_ca, arguments, duration, devices)
                         runs.setdefault((mode, name), []).append(report)
                         print(
                             f"round {round_}: {mode:<10} {name:<36} "

@@ -193,6 +193,8 @@ async def _unary_sender(
     loop = asyncio.get_running_loop()
     async for readings in _paced_rounds(plan, sender, deadline):
         for message in _messages(readings, plan.readings_per_message):
+            if loop.time() >= deadline:
+                return  # even mid-round: the duration holds while calls fail and retry
             tally.sent += len(message)
             started = loop.time()
             try:
@@ -257,10 +259,20 @@ async def _bidi_sender(
         on_ack=on_ack,
         on_reconnect=on_reconnect,
     )
-    async with uploader:
-        async for readings in _paced_rounds(plan, sender, deadline):
-            tally.sent += len(readings)
-            await uploader.add_many(readings)
+    loop = asyncio.get_running_loop()
+    try:
+        # Sending until the deadline, then at most one call timeout to drain: an
+        # uploader retries for ever, a load run must end.
+        async with asyncio.timeout(deadline - loop.time() + plan.timeout_s):
+            async for readings in _paced_rounds(plan, sender, deadline):
+                tally.sent += len(readings)
+                await uploader.add_many(readings)
+            await uploader.flush()
+    except TimeoutError:
+        tally.errors["DEADLINE_EXCEEDED"] += 1
+        tally.failed_readings += len(uploader.unacknowledged())
+    finally:
+        await uploader.abort()
 
 
 _SENDERS = {"unary": _unary_sender, "stream": _upload_sender, "bidi": _bidi_sender}
@@ -427,6 +439,18 @@ def _print_report(report: dict[str, Any]) -> None:
     )
 
 
+# Readings one process keeps in flight by default: well under the server's
+# default ENERGY_MAX_PENDING_READINGS (100,000), so that a default run measures
+# throughput rather than the server refusing overload (ask for more with
+# --window / --messages-per-stream to see that).
+IN_FLIGHT_BUDGET = 50_000
+
+
+def _within_budget(preferred: int, senders: int, per_message: int) -> int:
+    """Messages per sender in flight: `preferred`, fewer if the budget needs it, at least 1."""
+    return max(1, min(preferred, IN_FLIGHT_BUDGET // (senders * per_message)))
+
+
 def _share(text: str) -> float:
     value = float(text)
     if not 0.0 <= value <= 1.0:
@@ -456,10 +480,14 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--processes", type=int, default=1, help="load processes (default 1)")
     parser.add_argument("--concurrency", type=int, default=64, help="senders per process (default 64)")
     parser.add_argument(
-        "--window", type=int, default=64, help="bidi: messages in flight per stream (default 64)"
+        "--window",
+        type=int,
+        help="bidi: messages in flight per stream (default: up to 64, within the in-flight budget)",
     )
     parser.add_argument(
-        "--messages-per-stream", type=int, default=100, help="stream: messages per UploadReadings"
+        "--messages-per-stream",
+        type=int,
+        help="stream: messages per UploadReadings (default: up to 100, within the in-flight budget)",
     )
     parser.add_argument("--late-share", type=_share, default=0.0, help="share of late (stale) readings")
     parser.add_argument("--duplicate-share", type=_share, default=0.0, help="share of repeated readings")
@@ -493,8 +521,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         shape=args.shape,
         processes=args.processes,
         concurrency=args.concurrency,
-        window=args.window,
-        messages_per_stream=args.messages_per_stream,
+        window=args.window or _within_budget(64, args.concurrency, args.readings_per_message),
+        messages_per_stream=args.messages_per_stream
+        or _within_budget(100, args.concurrency, args.readings_per_message),
         late_share=args.late_share,
         duplicate_share=args.duplicate_share,
         seed=args.seed,
