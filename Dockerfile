@@ -10,6 +10,7 @@ RUN pip install --no-cache-dir ./client . \
 USER energy
 ENV ENERGY_MIGRATIONS_DIR=/app/migrations \
     ENERGY_PORT=50051
-EXPOSE 50051
+# gRPC, and the Prometheus exporter (ENERGY_METRICS_PORT).
+EXPOSE 50051 9464
 ENTRYPOINT ["energy-server"]
 CMD ["serve"]
