@@ -75,12 +75,10 @@ SWEEP = [
     Scenario(f"sweep-{n}", f"stream, {n} readings/message (sweep)", "stream", n, 8, 12, rate)
     for n, rate in ((1, 15_000), (10, 40_000), (100, 70_000), (500, 70_000), (1000, 70_000))
 ]
-TARGETS = {
-    "(a)/L": 0.6,
-    "(b)/T stream": 0.5,
-    "(c)/T unary": 0.6,
-    "(c)/S": 5 * 750 / 5100,  # shown for reference; the absolute target is 5 x 750/s
-}
+# The targets of the 2-core machine; bench/report.py gives each its verdict.
+ORIGINAL_PER_S = 750  # the original design here: 1 reading per HTTP request, 64 connections
+RATIO_TARGETS = {"(a)/L": 0.6, "(b)/T stream": 0.5, "(c)/T unary": 0.6}
+RATE_TARGETS = {"a": 75_000, "c": 5 * ORIGINAL_PER_S}
 
 
 def _load(scenario: Scenario, port: int, duration: float, offset: int) -> dict[str, Any]:
@@ -302,7 +300,11 @@ def main() -> None:
         "anchors": anchors,
         "service": rows,
         "ratios": ratios,
-        "targets": {**TARGETS, "(a) readings/s": 75_000, "(c) readings/s": 5 * 750},
+        "targets": {
+            **RATIO_TARGETS,
+            "(a) readings/s": RATE_TARGETS["a"],
+            "(c) readings/s": RATE_TARGETS["c"],
+        },
         "server_peak_rss_mib": peak_rss,
         "chart": chart.name,
         "seconds": round(elapsed, 1),
@@ -328,11 +330,10 @@ def _print_table(
     print(
         "CPU columns: CPU seconds per 1,000 readings acknowledged (server process; all PostgreSQL processes)"
     )
-    targets = {"(a)/L": 0.6, "(b)/T stream": 0.5, "(c)/T unary": 0.6}
     print(
         "ratios: "
         + "  ".join(
-            f"{name} {value:.2f}" + (f" (target >= {targets[name]})" if name in targets else "")
+            f"{name} {value:.2f}" + (f" (target >= {RATIO_TARGETS[name]})" if name in RATIO_TARGETS else "")
             for name, value in ratios.items()
         )
     )
