@@ -16,6 +16,7 @@ from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2
 from grpc_status import rpc_status
 
+from energy import Uploader
 from energy.v1 import ingest_pb2, ingest_pb2_grpc, reading_pb2
 from energy_server.migrate import apply_migrations
 from energy_server.settings import Settings
@@ -223,3 +224,25 @@ async def next_status(updates: AsyncIterator[health_pb2.HealthCheckResponse], wa
             if update.status == wanted:
                 return
     raise AssertionError("health stream ended")
+
+
+class AckWatch:
+    """Collects acknowledged reading indexes and wakes whoever waits for a count."""
+
+    def __init__(self) -> None:
+        self.acked: set[int] = set()
+        self._waiters: list[tuple[int, asyncio.Future[None]]] = []
+
+    def __call__(self, ack: Uploader.Ack) -> None:
+        self.acked.update(range(ack.first_index, ack.first_index + ack.reading_count))
+        for wanted, reached in self._waiters:
+            if len(self.acked) >= wanted and not reached.done():
+                reached.set_result(None)
+
+    async def until(self, count: int) -> None:
+        if len(self.acked) >= count:
+            return
+        reached: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append((count, reached))
+        async with asyncio.timeout(120):
+            await reached

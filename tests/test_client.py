@@ -9,12 +9,12 @@ import grpc
 import psycopg
 import pytest
 
-from energy import ClientError, EnergyClient, RetryPolicy, SyncEnergyClient, Uploader, meter, vehicle
+from energy import ClientError, EnergyClient, RetryPolicy, SyncEnergyClient, meter, vehicle
 from energy.v1 import reading_pb2
 from energy_server.app import RunningServer, create_server
 from energy_server.settings import Settings
 from tests.conftest import settings_for_tests
-from tests.support import BASE_TIME, fetch, minutes
+from tests.support import BASE_TIME, AckWatch, fetch, minutes
 
 
 class Retries:
@@ -173,23 +173,13 @@ async def test_uploader_keeps_every_reading_across_server_restarts(database_url:
     settings: Settings = settings_for_tests()
     running = await create_server(settings, database_url)
     settings = replace(settings, port=running.port)
-    acknowledged = 0
-    thresholds = [total * (n + 1) // (cuts + 2) for n in range(cuts)]
-    cut_due = asyncio.Event()
-
-    def on_ack(ack: Uploader.Ack) -> None:
-        nonlocal acknowledged
-        acknowledged += ack.reading_count
-        if thresholds and acknowledged >= thresholds[0]:
-            thresholds.pop(0)
-            cut_due.set()
+    watch = AckWatch()
 
     async def cut_the_connection_repeatedly() -> int:
         nonlocal running
         done = 0
-        while done < cuts:
-            await cut_due.wait()
-            cut_due.clear()
+        for n in range(cuts):
+            await watch.until(total * (n + 1) // (cuts + 2))
             await running.stop(0)  # in-flight streams are cancelled mid-upload
             running = await create_server(settings, database_url)
             done += 1
@@ -204,7 +194,7 @@ async def test_uploader_keeps_every_reading_across_server_restarts(database_url:
         async with (
             EnergyClient(f"127.0.0.1:{settings.port}", retry=policy) as client,
             client.uploader(
-                max_readings_per_message=100, max_unacknowledged_readings=3_000, on_ack=on_ack
+                max_readings_per_message=100, max_unacknowledged_readings=3_000, on_ack=watch
             ) as uploader,
         ):
             await uploader.add_many(readings)

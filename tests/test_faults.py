@@ -21,13 +21,22 @@ import pytest
 from grpc import aio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from energy import EnergyClient, RetryPolicy, Uploader
+from energy import EnergyClient, RetryPolicy
 from energy.v1 import ingest_pb2, ingest_pb2_grpc, reading_pb2
 from energy_server.app import RunningServer, create_server
 from energy_server.embedded import EmbeddedPostgres
 from tests.conftest import settings_for_tests
 from tests.processes import ServerProcess
-from tests.support import BASE_TIME, fetch, meter, minutes, next_status, retry_pushback_ms, vehicle
+from tests.support import (
+    BASE_TIME,
+    AckWatch,
+    fetch,
+    meter,
+    minutes,
+    next_status,
+    retry_pushback_ms,
+    vehicle,
+)
 
 pytestmark = pytest.mark.faults
 
@@ -73,28 +82,6 @@ async def assert_current_is_newest(database_url: str) -> None:
             f"(SELECT max(ts) FROM {table}_readings r WHERE r.{device} = c.{device})",
         )
         assert wrong == [(0,)]
-
-
-class AckWatch:
-    """Collects acknowledged reading indexes and wakes whoever waits for a count."""
-
-    def __init__(self) -> None:
-        self.acked: set[int] = set()
-        self._waiters: list[tuple[int, asyncio.Future[None]]] = []
-
-    def __call__(self, ack: Uploader.Ack) -> None:
-        self.acked.update(range(ack.first_index, ack.first_index + ack.reading_count))
-        for wanted, reached in self._waiters:
-            if len(self.acked) >= wanted and not reached.done():
-                reached.set_result(None)
-
-    async def until(self, count: int) -> None:
-        if len(self.acked) >= count:
-            return
-        reached: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiters.append((count, reached))
-        async with asyncio.timeout(120):
-            await reached
 
 
 async def test_kill_9_mid_upload_loses_nothing_acknowledged_and_stores_each_reading_once(
