@@ -67,16 +67,25 @@ class ServerProcess:
         """SIGTERM, then wait; returns the exit code."""
         return await self._end(signal.SIGTERM)
 
-    async def _end(self, signum: int) -> int:
-        process = self._process
-        if process is None or process.returncode is not None:
-            return process.returncode if process is not None and process.returncode is not None else 0
-        process.send_signal(signum)
+    def send_signal(self, signum: int) -> None:
+        """Signal the process if it still runs; `wait()` for it to exit."""
+        if self._process is not None and self._process.returncode is None:
+            self._process.send_signal(signum)
+
+    async def wait(self) -> int:
+        """Its exit code, once it has exited and its log is read to the end."""
+        assert self._process is not None
         async with asyncio.timeout(60):
-            code = await process.wait()
+            code = await self._process.wait()
         if self._drain is not None:
             await self._drain
         return code
+
+    async def _end(self, signum: int) -> int:
+        if self._process is None:
+            return 0
+        self.send_signal(signum)
+        return await self.wait()
 
     def peak_rss_kib(self) -> int:
         """The process's high-water resident memory (VmHWM), while it runs."""

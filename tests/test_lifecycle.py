@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import signal
 import sys
 from collections.abc import AsyncIterator, Callable
@@ -18,6 +17,7 @@ from energy.v1 import ingest_pb2, ingest_pb2_grpc
 from energy_server.errors import StorageFailure
 from energy_server.migrate import apply_migrations, load_migrations
 from energy_server.settings import Settings
+from tests.processes import ServerProcess
 from tests.support import BASE_TIME, fetch, meter, minutes
 
 MIGRATIONS = Settings().migrations_dir
@@ -61,30 +61,9 @@ async def test_sigterm_during_an_open_stream_keeps_what_was_acked_and_exits_zero
     database_url: str,
 ) -> None:
     grace_s = 5.0
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "energy_server",
-        "serve",
-        env={
-            **os.environ,
-            "DATABASE_URL": database_url,
-            "ENERGY_PORT": "0",
-            "ENERGY_HOST": "127.0.0.1",
-            "ENERGY_METRICS_PORT": "0",
-            "ENERGY_SHUTDOWN_GRACE_S": str(grace_s),
-        },
-        stderr=asyncio.subprocess.PIPE,
-    )
-    assert process.stderr is not None
+    server = ServerProcess(database_url, {"ENERGY_SHUTDOWN_GRACE_S": str(grace_s)})
+    port = await server.start()
     try:
-        async with asyncio.timeout(30):
-            while not (
-                match := re.search(rb"serving energy.v1 on \S+:(\d+)", await process.stderr.readline())
-            ):
-                assert not process.stderr.at_eof(), "server exited before serving"
-        port = int(match[1])
-
         acked: list[int] = []
         outbox: asyncio.Queue[ingest_pb2.StreamReadingsRequest | None] = asyncio.Queue()
 
@@ -103,20 +82,18 @@ async def test_sigterm_during_an_open_stream_keeps_what_was_acked_and_exits_zero
                     assert isinstance(ack, ingest_pb2.StreamReadingsResponse)
                     acked.append(ack.sequence)
             started = asyncio.get_running_loop().time()
-            process.send_signal(signal.SIGTERM)
+            server.send_signal(signal.SIGTERM)
             # The open stream may still finish: the client half-closes and reads its acks.
             await outbox.put(None)
             async with asyncio.timeout(30):
                 while isinstance(ack := await stream.read(), ingest_pb2.StreamReadingsResponse):
                     acked.append(ack.sequence)
         async with asyncio.timeout(grace_s + 10):
-            code = await process.wait()
+            code = await server.wait()
         assert code == 0
         assert asyncio.get_running_loop().time() - started < grace_s + 5
     finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
+        await server.kill()
 
     assert acked == list(range(1, 11))
     async with await psycopg.AsyncConnection.connect(database_url) as connection:
