@@ -13,6 +13,7 @@ import bisect
 import logging
 import math
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -102,8 +103,9 @@ class ServerMetrics:
             self._outcomes["rejected"] += count
 
     def record_commit(self, outcomes: Sequence[Outcome], seconds: float) -> None:
-        for outcome in outcomes:
-            self._outcomes[outcome.value] += 1
+        # Counted in C (Counter), not a Python loop: this runs for every committed batch.
+        for outcome, count in Counter(outcomes).items():
+            self._outcomes[outcome.value] += count
         self._commit_seconds.observe(seconds)
         self._batch_readings.observe(len(outcomes))
 
