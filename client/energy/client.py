@@ -151,10 +151,6 @@ class EnergyClient:
         """Metadata sent with every call (authentication)."""
         return self._metadata
 
-    @property
-    def retry_policy(self) -> RetryPolicy:
-        return self._retry
-
     async def _unary(
         self,
         method: Callable[..., Awaitable[_R]],

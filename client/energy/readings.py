@@ -128,7 +128,3 @@ def reading_from_fields(fields: Mapping[str, Any]) -> reading_pb2.Reading:
     if kind == "meter":
         return reading_pb2.Reading(meter=reading_pb2.MeterReading(**message))
     return reading_pb2.Reading(vehicle=reading_pb2.VehicleReading(**message))
-
-
-def device_id_of(reading: reading_pb2.Reading) -> str:
-    return reading.meter.meter_id if reading.HasField("meter") else reading.vehicle.vehicle_id

@@ -98,10 +98,6 @@ class Authorizer:
     def __init__(self, principals: Mapping[str, Principal] | None) -> None:
         self._principals = principals
 
-    @property
-    def enabled(self) -> bool:
-        return self._principals is not None
-
     def check(self, method: str, metadata: Iterable[tuple[str, str | bytes]] | None) -> Principal | None:
         """The caller, or None where no token is needed; Unauthenticated / PermissionDenied otherwise."""
         if self._principals is None:
