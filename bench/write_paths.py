@@ -19,10 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import re
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -31,11 +28,12 @@ from psycopg import sql
 
 import energy_server  # noqa: F401  (switches off gRPC fork handlers first)
 from energy_server.domain import MeterValues, ValidReading, VehicleValues
-from energy_server.embedded import EmbeddedPostgres
 from energy_server.migrate import apply_migrations
 from energy_server.repository import ReadingRepository, _meter_columns, _vehicle_columns
 from energy_server.settings import Settings
 from energy_server.sql import readings as production
+from energy_server.sql import rendered
+from harness import database
 
 EPOCH_2026_US = 1_767_225_600 * 1_000_000
 
@@ -51,17 +49,6 @@ def make_readings(count: int, devices: int, offset: int) -> list[ValidReading]:
     return readings
 
 
-def _from_staging(statement: sql.Composed, table: str) -> sql.Composed:
-    """The production statement with its unnest CTE replaced by a staging-table scan."""
-    head, *tail = list(statement)
-    assert isinstance(head, sql.SQL)
-    text = re.sub(
-        r"FROM unnest\(.*?\)\s+AS b \(.*?\)", f"FROM {table} AS b", head.as_string(), flags=re.DOTALL
-    )
-    assert text != head.as_string()
-    return sql.Composed([sql.SQL(text), *tail])
-
-
 STAGING = """
 CREATE TEMP TABLE IF NOT EXISTS staging_meter (
     position int4, meter_id text, ts_us int8, kwh_consumed_ac float8, voltage float8
@@ -74,21 +61,23 @@ COPY_METER = "COPY staging_meter FROM STDIN (FORMAT BINARY)"
 COPY_VEHICLE = "COPY staging_vehicle FROM STDIN (FORMAT BINARY)"
 
 
-def _without_rollups(statement: sql.Composed) -> sql.Composed:
-    head, *tail = list(statement)
-    assert isinstance(head, sql.SQL)
-    rollups = re.compile(r"rolled_up AS \(.*?\n\),", flags=re.DOTALL)
-    text = rollups.sub("", head.as_string())
-    assert text != head.as_string()
-    return sql.Composed([sql.SQL(text), *tail])
-
-
+# Rendered once, as the service's own statements are.
 WITHOUT_ROLLUPS = {
-    "meter": _without_rollups(production.STORE_METER_BATCH),
-    "vehicle": _without_rollups(production.STORE_VEHICLE_BATCH),
+    "meter": rendered(production.store_batch("meter", "meter_id", production.METER_FIELDS, rollups=False)),
+    "vehicle": rendered(
+        production.store_batch("vehicle", "vehicle_id", production.VEHICLE_FIELDS, rollups=False)
+    ),
 }
-FROM_STAGING_METER = _from_staging(production.STORE_METER_BATCH, "staging_meter")
-FROM_STAGING_VEHICLE = _from_staging(production.STORE_VEHICLE_BATCH, "staging_vehicle")
+FROM_STAGING_METER = rendered(
+    production.store_batch(
+        "meter", "meter_id", production.METER_FIELDS, rows_from=sql.SQL("staging_meter AS b")
+    )
+)
+FROM_STAGING_VEHICLE = rendered(
+    production.store_batch(
+        "vehicle", "vehicle_id", production.VEHICLE_FIELDS, rows_from=sql.SQL("staging_vehicle AS b")
+    )
+)
 
 
 async def store_by_copy(pool: psycopg_pool.AsyncConnectionPool[Any], readings: list[ValidReading]) -> None:
@@ -106,8 +95,8 @@ async def store_by_copy(pool: psycopg_pool.AsyncConnectionPool[Any], readings: l
             for p, v in vehicles:
                 await copy.write_row((p, v.vehicle_id, v.ts_us, v.soc, v.kwh_delivered_dc, v.battery_temp))
         # Like the service's statement, never prepared: generic plans misjudge batch sizes.
-        await (await connection.execute(FROM_STAGING_METER, prepare=False)).fetchall()
-        await (await connection.execute(FROM_STAGING_VEHICLE, prepare=False)).fetchall()
+        await (await connection.execute(FROM_STAGING_METER, {"shard": 0}, prepare=False)).fetchall()
+        await (await connection.execute(FROM_STAGING_VEHICLE, {"shard": 0}, prepare=False)).fetchall()
 
 
 async def store_without_rollups(
@@ -135,18 +124,19 @@ async def measure(name: str, url: str, readings: list[ValidReading], batch: int,
         for b in batches:
             queue.put_nowait(b)
 
-        async def writer() -> None:
+        async def writer(shard: int) -> None:
+            # Like the service's lanes, each writer adds to fleet rollup rows of its own.
             while not queue.empty():
                 chunk = queue.get_nowait()
                 if name == "unnest":
-                    await repository.store_readings(chunk)
+                    await repository.store_readings(chunk, shard)
                 elif name == "no-rollups":
                     await store_without_rollups(pool, chunk)
                 else:
                     await store_by_copy(pool, chunk)
 
         started = time.perf_counter()
-        await asyncio.gather(*(writer() for _ in range(writers)))
+        await asyncio.gather(*(writer(shard) for shard in range(writers)))
         elapsed = time.perf_counter() - started
     rate = len(readings) / elapsed
     shape = f"{name:<8} {len(readings):>9,} readings  batch {batch:>5}  writers {writers}"
@@ -163,12 +153,7 @@ async def main() -> None:
     parser.add_argument("--paths", default="unnest,copy,no-rollups", help="which candidates, in order")
     args = parser.parse_args()
     settings = Settings.from_env()
-    embedded = None
-    url = settings.database_url
-    if not url:
-        embedded = EmbeddedPostgres(Path(tempfile.mkdtemp(prefix="energy-paths-")) / "pgdata")
-        url = await asyncio.to_thread(embedded.start)
-    try:
+    with database(settings, "energy-paths-") as url:
         await apply_migrations(url, settings.migrations_dir)
         offset = 0
         for _round in range(2):
@@ -181,9 +166,6 @@ async def main() -> None:
                 "SELECT (SELECT count(*) FROM meter_readings) + (SELECT count(*) FROM vehicle_readings)"
             )
             print("rows stored:", (await cursor.fetchone() or [0])[0], "expected:", offset)
-    finally:
-        if embedded is not None:
-            embedded.stop()
 
 
 if __name__ == "__main__":

@@ -27,6 +27,8 @@ TABLES = (
     "vehicle_meter_map",
     "meter_hourly",
     "vehicle_hourly",
+    "meter_fleet_minutely",
+    "vehicle_fleet_minutely",
 )
 
 

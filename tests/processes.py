@@ -6,10 +6,17 @@ import asyncio
 import os
 import re
 import signal
+import socket
 import sys
 from collections.abc import Mapping
 
 SERVING_LINE = re.compile(rb"serving energy.v1 on \S+:(\d+)")
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 class ServerProcess:
@@ -25,7 +32,9 @@ class ServerProcess:
             "ENERGY_MIGRATE_ON_START": "false",
             **(settings or {}),
         }
-        self.port = 0
+        # Worker processes share one port, which they cannot each pick: pick it here.
+        self._workers = int(self._env.get("ENERGY_PROCESSES", "1"))
+        self.port = _free_port() if self._workers > 1 else 0
         self.log: list[str] = []
         self._process: asyncio.subprocess.Process | None = None
         self._drain: asyncio.Task[None] | None = None
@@ -36,22 +45,23 @@ class ServerProcess:
         return self._process.pid
 
     async def start(self) -> int:
-        """Start and return once it serves; later starts reuse the first port."""
+        """Start and return once it (every worker) serves; later starts reuse the first port."""
         env = {**self._env, "ENERGY_PORT": str(self.port)}
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "energy_server", "serve", env=env, stderr=asyncio.subprocess.PIPE
         )
         assert process.stderr is not None
         self._process = process
+        serving = 0
         async with asyncio.timeout(60):
-            while True:
+            while serving < self._workers:
                 line = await process.stderr.readline()
                 if not line:
                     raise AssertionError("server exited before serving:\n" + "".join(self.log))
                 self.log.append(line.decode(errors="replace"))
                 if match := SERVING_LINE.search(line):
                     self.port = int(match[1])
-                    break
+                    serving += 1
         self._drain = asyncio.create_task(self._keep_reading(process.stderr))
         return self.port
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
+import psutil
 import psycopg
 import pytest
 from grpc import aio
@@ -16,7 +18,7 @@ from grpc import aio
 from energy.v1 import ingest_pb2, ingest_pb2_grpc
 from energy_server.errors import StorageFailure
 from energy_server.migrate import apply_migrations, load_migrations
-from energy_server.settings import Settings
+from energy_server.settings import Settings, SettingsError
 from tests.processes import ServerProcess
 from tests.support import BASE_TIME, fetch, meter, minutes
 
@@ -102,6 +104,55 @@ async def test_sigterm_during_an_open_stream_keeps_what_was_acked_and_exits_zero
     assert stored == (50 * len(acked),)
 
 
+async def test_worker_processes_share_the_port_and_stop_together(database_url: str) -> None:
+    server = ServerProcess(database_url, {"ENERGY_PROCESSES": "2", "ENERGY_WRITERS": "2"})
+    port = await server.start()
+    try:
+        assert sum("as worker" in line for line in server.log) == 2
+
+        async def send(sender: int) -> None:
+            # A channel, and so a connection, of its own: the kernel spreads connections
+            # over the workers (16 of them all reaching one worker: odds of 1 in 32,768).
+            options = [("grpc.use_local_subchannel_pool", 1)]
+            async with aio.insecure_channel(f"127.0.0.1:{port}", options=options) as channel:
+                response = await ingest_pb2_grpc.IngestServiceStub(channel).IngestReadings(
+                    ingest_pb2.IngestReadingsRequest(
+                        readings=[meter(f"M-{sender}", BASE_TIME + minutes(i)) for i in range(20)]
+                    )
+                )
+                assert response.summary.accepted_count == 20
+
+        await asyncio.gather(*(send(sender) for sender in range(16)))
+        # Worker 1 commits through shards 0-1, worker 2 through 2-3: both served.
+        shards = await fetch(database_url, "SELECT DISTINCT shard FROM meter_fleet_minutely")
+        assert {shard // 2 for (shard,) in shards} == {0, 1}
+        server.send_signal(signal.SIGTERM)
+        assert await server.wait() == 0
+    finally:
+        await server.kill()
+    assert await fetch(database_url, "SELECT count(*) FROM meter_readings") == [(16 * 20,)]
+    assert psutil.pid_exists(server.pid) is False
+
+
+async def test_a_dead_worker_stops_the_whole_server_with_failure(database_url: str) -> None:
+    server = ServerProcess(database_url, {"ENERGY_PROCESSES": "2"})
+    await server.start()
+    try:
+        workers = psutil.Process(server.pid).children()
+        assert len(workers) == 2
+        workers[0].kill()
+        assert await server.wait() == 1
+        assert not any(worker.is_running() for worker in workers)
+        assert any(re.search(r"worker \d exited with -9: stopping the others", line) for line in server.log)
+    finally:
+        await server.kill()
+
+
+def test_several_processes_need_a_fixed_port() -> None:
+    with pytest.raises(SettingsError, match="ENERGY_PROCESSES above 1 needs a fixed ENERGY_PORT"):
+        Settings.from_env(environ={"ENERGY_PROCESSES": "2", "ENERGY_PORT": "0"})
+
+
 async def _command(database_url: str, *arguments: str) -> tuple[int, str]:
     process = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -134,6 +185,10 @@ async def test_backfill_command_rebuilds_rollups_with_progress(database_url: str
         )
     code, output = await _command(database_url, "backfill")
     assert code == 0, output
-    assert "rebuilding meter hourly rollups from history ... 1 hourly rows" in output
+    assert "rebuilding meter rollups from history ... 1 hourly rows, 2 fleet minute rows" in output
     rows = await fetch(database_url, "SELECT meter_id, reading_count, kwh_consumed_ac_sum FROM meter_hourly")
     assert rows == [("M", 2, 3.5)]
+    fleet = await fetch(
+        database_url, "SELECT minute, shard, reading_count, voltage_max FROM meter_fleet_minutely ORDER BY 1"
+    )
+    assert [row[1:] for row in fleet] == [(0, 1, 230.0), (0, 1, 231.0)]

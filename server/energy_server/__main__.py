@@ -9,9 +9,13 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
+import signal
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from types import FrameType
 
 import psycopg_pool
 
@@ -51,14 +55,66 @@ async def _migrate(settings: Settings, url: str) -> None:
         print("schema is up to date")
 
 
+def _supervise(settings: Settings, url: str) -> int:
+    """Run `settings.processes` workers sharing one port until SIGTERM or SIGINT.
+
+    The workers are `serve` processes of their own (own event loop, pools and
+    write lanes) on the database this process settled on, which migrated once
+    before starting them. When a worker dies, the others are stopped too and
+    this process fails, so that whatever supervises it restarts the whole.
+    """
+    if settings.migrate_on_start:
+        asyncio.run(apply_migrations(url, settings.migrations_dir))
+    workers: dict[int, int] = {}  # pid -> worker index
+    stopping = False
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+        for pid in list(workers):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+
+    # Before the first worker exists, so that no signal can orphan one.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, stop)
+    for index in range(settings.processes):
+        if stopping:
+            break
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "energy_server", "serve"], env=settings.worker_environment(index, url)
+        )
+        workers[worker.pid] = index
+    _log.info("supervising %d worker processes on port %d", settings.processes, settings.port)
+    failed = False
+    while workers:
+        pid, status = os.wait()
+        if pid not in workers:
+            continue
+        index = workers.pop(pid)
+        code = os.waitstatus_to_exitcode(status)
+        if not stopping:
+            _log.error("worker %d exited with %d: stopping the others", index + 1, code)
+            stop(signal.SIGTERM, None)
+            failed = True
+        elif code != 0:
+            _log.error("worker %d exited with %d while stopping", index + 1, code)
+            failed = True
+    _log.info("all workers stopped")
+    return 1 if failed else 0
+
+
 async def _backfill(url: str) -> None:
     async with psycopg_pool.AsyncConnectionPool(url, min_size=1, max_size=1, open=False) as pool:
         repository = ReadingRepository(pool)
         for kind in DeviceKind:
-            print(f"rebuilding {kind.value} hourly rollups from history ...", end=" ", flush=True)
+            print(f"rebuilding {kind.value} rollups from history ...", end=" ", flush=True)
             started = time.perf_counter()
-            rows = await repository.rebuild_rollups(kind)
-            print(f"{rows} hourly rows in {time.perf_counter() - started:.1f} s", flush=True)
+            hourly, fleet = await repository.rebuild_rollups(kind)
+            print(
+                f"{hourly} hourly rows, {fleet} fleet minute rows in {time.perf_counter() - started:.1f} s",
+                flush=True,
+            )
 
 
 def _token(parser: argparse.ArgumentParser, name: str | None, scopes: str) -> int:
@@ -82,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         nargs="?",
         default="serve",
         help="serve (default); migrate: apply pending migrations; "
-        "backfill: rebuild the hourly rollups from history; "
+        "backfill: rebuild the hourly and fleet minute rollups from history; "
         "token NAME --scopes ...: make a bearer token and its line for ENERGY_AUTH_TOKENS_FILE",
     )
     parser.add_argument("name", nargs="?", help="token: the name logs will show for its calls")
@@ -111,6 +167,8 @@ def main(argv: list[str] | None = None) -> int:
                 asyncio.run(_migrate(settings, url))
             elif arguments.command == "backfill":
                 asyncio.run(_backfill(url))
+            elif settings.processes > 1 and settings.worker_index is None:
+                return _supervise(settings, url)
             else:
                 asyncio.run(serve(settings, url))
     except DomainError as error:

@@ -11,10 +11,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import time
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
 import grpc
+import psycopg
 import psycopg_pool
 from grpc import aio
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -81,16 +84,51 @@ class RunningServer:
             await pool.close()
 
 
+class _IdleConnectionCheck:
+    """The pools' `check`: a connection that sat idle a while answers a ping
+    before it is lent, so one broken by a database restart is replaced rather
+    than handed out; one returned moments ago is lent at once. Pinging every
+    time cost a round trip per call and per committed batch (measured: 0.6 ms
+    of a 2.7 ms GetVehiclePerformance). A connection that breaks within the
+    idle allowance fails its call with UNAVAILABLE, which clients retry."""
+
+    def __init__(self, idle_s: float) -> None:
+        self._idle_s = idle_s
+        self._returned: weakref.WeakKeyDictionary[psycopg.AsyncConnection[Any], float] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    async def check(self, connection: psycopg.AsyncConnection[Any]) -> None:
+        returned = self._returned.get(connection)
+        if returned is None or time.monotonic() - returned > self._idle_s:
+            await psycopg_pool.AsyncConnectionPool.check_connection(connection)
+
+    async def returned(self, connection: psycopg.AsyncConnection[Any]) -> None:
+        self._returned[connection] = time.monotonic()
+
+
+# Long enough that a busy pool never pings; short against any database restart.
+_IDLE_BEFORE_CHECK_S = 1.0
+
+
 def _pool(
-    database_url: str, name: str, min_size: int, max_size: int, settings: Settings
+    database_url: str,
+    name: str,
+    min_size: int,
+    max_size: int,
+    settings: Settings,
+    *,
+    autocommit: bool = False,
 ) -> psycopg_pool.AsyncConnectionPool[Any]:
+    idle_check = _IdleConnectionCheck(_IDLE_BEFORE_CHECK_S)
     return psycopg_pool.AsyncConnectionPool(
         database_url,
+        kwargs={"autocommit": autocommit},
         min_size=min_size,
         max_size=max_size,
         timeout=settings.pool_timeout_s,
-        # A connection broken by a database restart is replaced, not handed out.
-        check=psycopg_pool.AsyncConnectionPool.check_connection,
+        check=idle_check.check,
+        reset=idle_check.returned,
         open=False,
         name=name,
     )
@@ -105,8 +143,15 @@ async def create_server(settings: Settings, database_url: str) -> RunningServer:
     # Writes and reads get pools of their own: slow analytics never hold the
     # connections group commit needs.
     ingest_pool = _pool(database_url, "energy-ingest", settings.writers, settings.writers, settings)
+    # Every analytics statement stands alone (reads, and the one-statement link
+    # upsert): autocommit spares each call a COMMIT round trip.
     read_pool = _pool(
-        database_url, "energy-analytics", settings.pool_min_size, settings.pool_max_size, settings
+        database_url,
+        "energy-analytics",
+        settings.pool_min_size,
+        settings.pool_max_size,
+        settings,
+        autocommit=True,
     )
     for pool in (ingest_pool, read_pool):
         await pool.open(wait=True, timeout=settings.pool_timeout_s)
@@ -130,6 +175,8 @@ async def create_server(settings: Settings, database_url: str) -> RunningServer:
         max_pending_readings=settings.max_pending_readings,
         metrics=metrics,
         database_reachable=reachable,
+        # Workers of one supervisor get disjoint fleet-rollup shards.
+        first_shard=(settings.worker_index or 0) * settings.writers,
     )
     keepalive_ms = round(settings.keepalive_time_s * 1000)
     server = aio.server(
@@ -146,6 +193,9 @@ async def create_server(settings: Settings, database_url: str) -> RunningServer:
             ("grpc.keepalive_permit_without_calls", 1),
             # Keep pinging an open stream that carries no data: that is exactly a dead peer.
             ("grpc.http2.max_pings_without_data", 0),
+            # Workers of one supervisor share the port; a lone server must fail to
+            # start on a port in use rather than silently share it with a stranger.
+            ("grpc.so_reuseport", 1 if settings.processes > 1 else 0),
         ],
     )
     ingest_pb2_grpc.add_IngestServiceServicer_to_server(
@@ -253,9 +303,12 @@ async def serve(settings: Settings, database_url: str) -> None:
         loop.add_signal_handler(signum, stopping.set)
     running = await create_server(settings, database_url)
     _log.info(
-        "serving energy.v1 on %s:%d (%s); %s",
+        "serving energy.v1 on %s:%d%s (%s); %s",
         settings.host,
         running.port,
+        ""
+        if settings.worker_index is None
+        else f" as worker {settings.worker_index + 1} of {settings.processes}",
         describe_security(settings),
         "Prometheus metrics off"
         if running.metrics_port is None

@@ -67,8 +67,10 @@ class GroupCommitter:
         max_pending_readings: int,
         metrics: ServerMetrics,
         database_reachable: Callable[[], bool] = lambda: True,
+        first_shard: int = 0,
     ) -> None:
         self._repository = repository
+        self._first_shard = first_shard
         self._metrics = metrics
         self._lanes = [_Lane() for _ in range(writers)]
         self._batch_max = batch_max_readings
@@ -82,7 +84,7 @@ class GroupCommitter:
 
     def start(self) -> None:
         self._writers = [
-            asyncio.create_task(self._run_writer(lane), name=f"group-commit-lane-{i}")
+            asyncio.create_task(self._run_writer(self._first_shard + i, lane), name=f"group-commit-lane-{i}")
             for i, lane in enumerate(self._lanes)
         ]
 
@@ -182,7 +184,7 @@ class GroupCommitter:
             lane.has_work.clear()
         return batch
 
-    async def _run_writer(self, lane: _Lane) -> None:
+    async def _run_writer(self, shard: int, lane: _Lane) -> None:
         loop = asyncio.get_running_loop()
         last_commit_end = -math.inf
         while True:
@@ -193,14 +195,15 @@ class GroupCommitter:
             busy = loop.time() - last_commit_end < _BUSY_WINDOW_S
             if busy and self._linger_s > 0 and lane.waiting < self._batch_max:
                 await asyncio.sleep(self._linger_s)
-            await self._commit(self._take_batch(lane))
+            await self._commit(self._take_batch(lane), shard)
             last_commit_end = loop.time()
 
-    async def _commit(self, batch: list[_Part]) -> None:
+    async def _commit(self, batch: list[_Part], shard: int) -> None:
         readings = [reading for part in batch for reading in part.readings]
         started = time.perf_counter()
         try:
-            outcomes = await self._repository.store_readings(readings)
+            # A lane's transactions never overlap: it has a fleet-rollup shard of its own.
+            outcomes = await self._repository.store_readings(readings, shard)
         except Exception as error:  # every waiter must hear of the failure
             self._metrics.record_failed_commit()
             for part in batch:

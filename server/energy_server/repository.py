@@ -103,11 +103,13 @@ class ReadingRepository(_PooledRepository):
         except (psycopg.Error, psycopg_pool.PoolTimeout) as error:
             raise from_database_error(error, database_reachable=False) from error
 
-    async def store_readings(self, readings: Sequence[ValidReading]) -> list[Outcome]:
+    async def store_readings(self, readings: Sequence[ValidReading], shard: int = 0) -> list[Outcome]:
         """Store a batch in one transaction; the outcome of each reading, in order.
 
         A reading repeating an earlier one of the batch (same device and
         timestamp) is a duplicate, like one repeating a stored reading.
+        `shard` picks the fleet rollup rows this batch adds to: writers that
+        run concurrently should use different shards (0-32767).
         """
         outcomes = [Outcome.ACCEPTED] * len(readings)
         first_seen: set[tuple[bool, str, int]] = set()
@@ -127,20 +129,24 @@ class ReadingRepository(_PooledRepository):
                 batch.append((position, reading))
 
         async with self._transaction() as connection:
-            # Never prepared: a generic plan cannot know the batch's size and
-            # picks nested loops that cost 3x a custom plan (measured, 1000 rows).
             async with connection.pipeline():
                 cursors = []
                 if meters:
                     cursors.append(
                         await connection.execute(
-                            sql.STORE_METER_BATCH, _meter_columns(meters), prepare=False, binary=True
+                            sql.STORE_METER_BATCH,
+                            {"shard": shard, **_meter_columns(meters)},
+                            prepare=len(meters) <= _PREPARED_UP_TO,
+                            binary=True,
                         )
                     )
                 if vehicles:
                     cursors.append(
                         await connection.execute(
-                            sql.STORE_VEHICLE_BATCH, _vehicle_columns(vehicles), prepare=False, binary=True
+                            sql.STORE_VEHICLE_BATCH,
+                            {"shard": shard, **_vehicle_columns(vehicles)},
+                            prepare=len(vehicles) <= _PREPARED_UP_TO,
+                            binary=True,
                         )
                     )
             # Only readings that were not plainly accepted come back.
@@ -149,24 +155,38 @@ class ReadingRepository(_PooledRepository):
                     outcomes[position] = _OUTCOME_OF[outcome]
         return outcomes
 
-    async def rebuild_rollups(self, kind: DeviceKind) -> int:
-        """Recompute a kind's hourly rollups from history; the number of hourly rows."""
-        lock, delete, insert = _REBUILD[kind]
+    async def rebuild_rollups(self, kind: DeviceKind) -> tuple[int, int]:
+        """Recompute a kind's rollups from history; (hourly rows, fleet minute rows)."""
+        lock, deletes, hourly, fleet = _REBUILD[kind]
         async with self._transaction() as connection:
             await connection.execute(lock)
-            await connection.execute(delete)
-            cursor = await connection.execute(insert)
-            return cursor.rowcount
+            for delete in deletes:
+                await connection.execute(delete)
+            hourly_rows = (await connection.execute(hourly)).rowcount
+            fleet_rows = (await connection.execute(fleet)).rowcount
+            return hourly_rows, fleet_rows
 
 
 _REBUILD = {
-    DeviceKind.METER: (sql.LOCK_METER_HISTORY, sql.DELETE_METER_HOURLY, sql.INSERT_METER_HOURLY_FROM_HISTORY),
+    DeviceKind.METER: (
+        sql.LOCK_METER_HISTORY,
+        sql.DELETE_METER_ROLLUPS,
+        sql.INSERT_METER_HOURLY_FROM_HISTORY,
+        sql.INSERT_METER_FLEET_FROM_HISTORY,
+    ),
     DeviceKind.VEHICLE: (
         sql.LOCK_VEHICLE_HISTORY,
-        sql.DELETE_VEHICLE_HOURLY,
+        sql.DELETE_VEHICLE_ROLLUPS,
         sql.INSERT_VEHICLE_HOURLY_FROM_HISTORY,
+        sql.INSERT_VEHICLE_FLEET_FROM_HISTORY,
     ),
 }
+
+# Planning the store statement costs about 1.4 ms; a prepared statement's generic
+# plan skips that but, not knowing the batch's size, picks nested loops. Measured
+# per statement (ms per batch, custom vs prepared): 1 row 2.0 vs 0.6, 8 rows
+# 2.2 vs 0.8, 32 rows 3.1 vs 2.2, 128 rows 8.1 vs 6.2, 500 rows 22 vs 35.
+_PREPARED_UP_TO = 128
 
 _OUTCOME_OF = {sql.OUTCOME_DUPLICATE: Outcome.DUPLICATE, sql.OUTCOME_STALE: Outcome.STALE}
 
@@ -194,23 +214,28 @@ def _vehicle_columns(vehicles: list[tuple[int, VehicleValues]]) -> dict[str, lis
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _HOUR = timedelta(hours=1)
+_MINUTE = timedelta(minutes=1)
 _TABLES = {DeviceKind.METER: analytics_sql.METER, DeviceKind.VEHICLE: analytics_sql.VEHICLE}
 
 
-def _ranges(window: Window, use_rollups: bool) -> dict[str, datetime]:
-    """Split a window into whole hours (rollups) and raw head and tail edges."""
-    first_whole = window.start + (-(window.start - _EPOCH) % _HOUR)
-    last_whole = window.end - ((window.end - _EPOCH) % _HOUR)
-    if use_rollups and first_whole < last_whole:
-        return {
-            "rollup_start": first_whole,
-            "rollup_end": last_whole,
-            "head_start": window.start,
-            "head_end": first_whole,
-            "tail_start": last_whole,
-            "tail_end": window.end,
-        }
-    # No whole hour (or raw wanted): everything from history, empty rollup range.
+def _ranges(window: Window, period: timedelta | None) -> dict[str, datetime]:
+    """Split a window into whole rollup periods and raw head and tail edges.
+
+    `period` None (no rollups wanted) reads the whole window raw.
+    """
+    if period is not None:
+        first_whole = window.start + (-(window.start - _EPOCH) % period)
+        last_whole = window.end - ((window.end - _EPOCH) % period)
+        if first_whole < last_whole:
+            return {
+                "rollup_start": first_whole,
+                "rollup_end": last_whole,
+                "head_start": window.start,
+                "head_end": first_whole,
+                "tail_start": last_whole,
+                "tail_end": window.end,
+            }
+    # No whole period (or raw wanted): everything from history, empty rollup range.
     return {
         "rollup_start": window.start,
         "rollup_end": window.start,
@@ -258,10 +283,9 @@ class AnalyticsRepository(_PooledRepository):
     ) -> None:
         super().__init__(pool, database_reachable)
         self._use_rollups = use_rollups
+        self._hours = _HOUR if use_rollups else None
 
-    async def _rows(
-        self, query: LiteralString | psycopg.sql.Composed, params: dict[str, Any]
-    ) -> list[tuple[Any, ...]]:
+    async def _rows(self, query: LiteralString | bytes, params: dict[str, Any]) -> list[tuple[Any, ...]]:
         async with self._transaction() as connection:
             cursor = await connection.execute(query, params)
             return await cursor.fetchall()
@@ -285,36 +309,34 @@ class AnalyticsRepository(_PooledRepository):
     async def device_aggregate(self, kind: DeviceKind, device_id: str, window: Window) -> Aggregate:
         table = _TABLES[kind]
         rows = await self._rows(
-            table.select_device_aggregate, {"device_id": device_id, **_ranges(window, self._use_rollups)}
+            table.select_device_aggregate, {"device_id": device_id, **_ranges(window, self._hours)}
         )
         return _aggregate(table.fields, rows[0])
 
     async def vehicle_performance(
         self, vehicle_id: str, window: Window
     ) -> tuple[VehicleLink, Aggregate, Aggregate]:
-        """The vehicle's link, its meter's aggregate and its own, from one snapshot.
+        """The vehicle's link, its meter's aggregate and its own.
 
-        One connection and one pipelined round trip for the two aggregates,
-        where three separate calls would each borrow, query and commit.
+        One connection and one pipelined round trip for all three: the meter's
+        aggregate finds the linked meter itself.
         """
-        ranges = _ranges(window, self._use_rollups)
-        async with self._transaction() as connection:
-            cursor = await connection.execute(analytics_sql.SELECT_VEHICLE_LINK, {"vehicle_id": vehicle_id})
-            row = await cursor.fetchone()
-            if row is None:
-                raise _not_linked(vehicle_id)
-            link = VehicleLink(*row)
-            async with connection.pipeline():
-                ac = await connection.execute(
-                    analytics_sql.METER.select_device_aggregate, {"device_id": link.meter_id, **ranges}
-                )
-                dc = await connection.execute(
-                    analytics_sql.VEHICLE.select_device_aggregate, {"device_id": vehicle_id, **ranges}
-                )
+        ranges = _ranges(window, self._hours)
+        async with self._transaction() as connection, connection.pipeline():
+            link = await connection.execute(analytics_sql.SELECT_VEHICLE_LINK, {"vehicle_id": vehicle_id})
+            ac = await connection.execute(
+                analytics_sql.METER.select_linked_meter_aggregate, {"vehicle_id": vehicle_id, **ranges}
+            )
+            dc = await connection.execute(
+                analytics_sql.VEHICLE.select_device_aggregate, {"device_id": vehicle_id, **ranges}
+            )
+            row = await link.fetchone()
             # An aggregate without GROUP BY always returns exactly one row.
             ac_rows, dc_rows = await ac.fetchall(), await dc.fetchall()
+        if row is None:
+            raise _not_linked(vehicle_id)
         return (
-            link,
+            VehicleLink(*row),
             _aggregate(analytics_sql.METER.fields, ac_rows[0]),
             _aggregate(analytics_sql.VEHICLE.fields, dc_rows[0]),
         )
@@ -322,7 +344,11 @@ class AnalyticsRepository(_PooledRepository):
     async def fleet_aggregate(self, kind: DeviceKind, window: Window) -> tuple[int, Aggregate]:
         """Distinct devices with readings in the window, and their readings' aggregate."""
         table = _TABLES[kind]
-        rows = await self._rows(table.select_fleet_aggregate, _ranges(window, self._use_rollups))
+        if self._use_rollups:
+            rows = await self._rows(table.select_fleet_aggregate, _ranges(window, _MINUTE))
+        else:
+            # The reference folds raw history per device: nothing shared with the fast path.
+            rows = await self._rows(table.select_fleet_aggregate_by_device, _ranges(window, None))
         return int(rows[0][0]), _aggregate(table.fields, rows[0][1:])
 
     async def current(self, kind: DeviceKind, device_id: str) -> MeterValues | VehicleValues | None:
@@ -342,7 +368,7 @@ class AnalyticsRepository(_PooledRepository):
     ) -> list[tuple[datetime, Aggregate]]:
         table = _TABLES[kind]
         # Rollups serve buckets that are whole hours; finer ones need raw rows.
-        ranges = _ranges(window, self._use_rollups and bucket % _HOUR == timedelta(0))
+        ranges = _ranges(window, self._hours if bucket % _HOUR == timedelta(0) else None)
         rows = await self._rows(
             table.select_time_series, {"device_id": device_id, "bucket": bucket, **ranges}
         )
@@ -353,6 +379,6 @@ class AnalyticsRepository(_PooledRepository):
     ) -> list[EfficiencyAnomaly]:
         rows = await self._rows(
             analytics_sql.SELECT_ANOMALIES,
-            {"threshold": threshold, "offset": offset, "limit": limit, **_ranges(window, self._use_rollups)},
+            {"threshold": threshold, "offset": offset, "limit": limit, **_ranges(window, self._hours)},
         )
         return [EfficiencyAnomaly(*row) for row in rows]

@@ -29,6 +29,11 @@ class Settings:
     # Interface and TCP port the gRPC server listens on (0 picks a free port).
     host: str = "[::]"
     port: int = 50051
+    # Server processes sharing the port (SO_REUSEPORT), each with its own pools and write
+    # lanes; the kernel spreads connections, not calls, over them. Above 1 needs a fixed port.
+    processes: int = 1
+    # Which worker this process is; set by the supervising process for each worker it starts.
+    worker_index: int | None = None
     # Connections the analytics (read) pool keeps open at least and at most;
     # writes have a pool of their own, one connection per write lane.
     pool_min_size: int = 2
@@ -103,9 +108,24 @@ class Settings:
         settings.check()
         return settings
 
+    def worker_environment(self, index: int, database_url: str) -> dict[str, str]:
+        """The environment of worker `index` of a supervising process: this process's own,
+        the database it settled on, and a Prometheus port of the worker's own."""
+        environment = dict(os.environ)
+        environment.update(
+            DATABASE_URL=database_url,
+            ENERGY_WORKER_INDEX=str(index),
+            # The supervisor migrated once before starting the workers.
+            ENERGY_MIGRATE_ON_START="false",
+        )
+        if self.metrics_port:
+            environment["ENERGY_METRICS_PORT"] = str(self.metrics_port + index)
+        return environment
+
     def check(self) -> None:
         """Reject combinations that cannot work, naming the variable."""
         positive = (
+            "processes",
             "pool_max_size",
             "writers",
             "batch_max_readings",
@@ -122,10 +142,21 @@ class Settings:
         for name in positive:
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{_env_name(name)} must be greater than 0")
-        non_negative = ("port", "pool_min_size", "batch_linger_ms", "clock_skew_allowance_s", "metrics_port")
+        non_negative = (
+            "port",
+            "pool_min_size",
+            "batch_linger_ms",
+            "clock_skew_allowance_s",
+            "metrics_port",
+            "worker_index",
+        )
         for name in non_negative:
             if (getattr(self, name) or 0) < 0:
                 raise SettingsError(f"{_env_name(name)} must not be negative")
+        if self.processes > 1 and self.port == 0:
+            raise SettingsError(
+                "ENERGY_PROCESSES above 1 needs a fixed ENERGY_PORT for the processes to share"
+            )
         if self.pool_min_size > self.pool_max_size:
             raise SettingsError("ENERGY_POOL_MIN_SIZE must not exceed ENERGY_POOL_MAX_SIZE")
         if (self.tls_cert_file is None) != (self.tls_key_file is None):

@@ -1,1 +1,16 @@
 """Named SQL, one module per table group; values always travel as parameters."""
+
+from psycopg import sql
+
+__all__ = ["rendered"]
+
+
+def rendered(statement: sql.Composable) -> bytes:
+    """A statement composed from identifiers, rendered once, at import.
+
+    psycopg renders a `sql.Composed` again on every execute: 0.6 ms for the
+    ingest statement, paid per committed batch (measured with cProfile, about
+    a sixth of the server's CPU at one reading per call). Identifiers here are
+    our own table and column names, so rendering without a connection is exact.
+    """
+    return statement.as_bytes(None)

@@ -1,13 +1,14 @@
 """SQL of the analytics reads: links, current state, and window aggregates.
 
-Every window aggregate reads "parts": the device's hourly rollup rows for the
-whole hours of the window plus its raw history rows for the partial hours at
-the two edges (`head` and `tail`). Callers pass the three ranges; a window
-with no whole hour passes an empty rollup range and reads raw rows only, and
-a raw-only computation (the reference the tests compare against) does the
-same for any window. Per-device parts are range scans on the (device, ts) and
-(device, hour) primary keys; fleet-wide parts use the hour index of the
-rollups and the BRIN index on history's ts.
+Every window aggregate reads "parts": rollup rows for the whole rollup
+periods of the window plus raw history rows for the partial periods at the
+two edges (`head` and `tail`). Per-device aggregates use the devices' hourly
+rollups; fleet summaries use the fleet's minute rollups. Callers pass the
+three ranges; a window with no whole period passes an empty rollup range and
+reads raw rows only, and a raw-only computation (the reference the tests
+compare against) does the same for any window. Per-device parts are range
+scans on the (device, ts) and (device, hour) primary keys; fleet-wide parts
+use the rollups' time keys and the BRIN index on history's ts.
 
 The statements are composed once, at import, from the table and column
 names below through psycopg.sql; values always travel as parameters.
@@ -19,6 +20,8 @@ from dataclasses import dataclass
 from typing import Final
 
 from psycopg import sql
+
+from energy_server.sql import rendered
 
 __all__ = [
     "METER",
@@ -37,14 +40,23 @@ class TableGroup:
 
     device: str
     fields: tuple[str, ...]
-    select_current: sql.Composed
-    select_current_after: sql.Composed
-    select_device_aggregate: sql.Composed
-    select_fleet_aggregate: sql.Composed
-    select_time_series: sql.Composed
+    select_current: bytes
+    select_current_after: bytes
+    select_device_aggregate: bytes
+    select_linked_meter_aggregate: bytes  # the aggregate of the meter linked to %(vehicle_id)s
+    select_fleet_aggregate: bytes
+    select_fleet_aggregate_by_device: bytes
+    select_time_series: bytes
 
 
-def _parts(kind: str, device: str, fields: tuple[str, ...], *, one_device: bool) -> sql.Composed:
+# The device a per-device aggregate reads: a parameter, or the meter linked to a vehicle.
+_DEVICE_PARAMETER: Final = sql.SQL("%(device_id)s")
+_LINKED_METER: Final = sql.SQL("(SELECT meter_id FROM vehicle_meter_map WHERE vehicle_id = %(vehicle_id)s)")
+
+
+def _parts(
+    kind: str, device: str, fields: tuple[str, ...], *, one_device: sql.Composable | None
+) -> sql.Composed:
     """Rollup rows of the whole hours plus raw rows of the edges, in one shape."""
     device_id = sql.Identifier(device)
     rollup_columns = sql.SQL(", ").join(
@@ -54,7 +66,9 @@ def _parts(kind: str, device: str, fields: tuple[str, ...], *, one_device: bool)
         for f in fields
     )
     raw_columns = sql.SQL(", ").join(sql.SQL("{0}, {0}, {0}").format(sql.Identifier(f)) for f in fields)
-    only_device = sql.SQL("{} = %(device_id)s AND ").format(device_id) if one_device else sql.SQL("")
+    only_device = (
+        sql.SQL("{} = {} AND ").format(device_id, one_device) if one_device is not None else sql.SQL("")
+    )
     return sql.SQL(
         """
     SELECT {device_id} AS device_id, hour AS at, reading_count, {rollup_columns}, first_ts, last_ts
@@ -77,7 +91,7 @@ def _parts(kind: str, device: str, fields: tuple[str, ...], *, one_device: bool)
 
 
 def _parts_cte(
-    name: str, kind: str, device: str, fields: tuple[str, ...], *, one_device: bool
+    name: str, kind: str, device: str, fields: tuple[str, ...], *, one_device: sql.Composable | None
 ) -> sql.Composed:
     """`name (device_id, at, reading_count, <field>_sum/_min/_max..., first_ts, last_ts) AS (parts)`."""
     rollup_names = [f"{f}_{s}" for f in fields for s in ("sum", "min", "max")]
@@ -86,6 +100,60 @@ def _parts_cte(
     )
     return sql.SQL("{name} ({columns}) AS ({parts})").format(
         name=sql.Identifier(name), columns=columns, parts=_parts(kind, device, fields, one_device=one_device)
+    )
+
+
+def _fleet_aggregate(kind: str, device: str, fields: tuple[str, ...]) -> sql.Composed:
+    """Active devices and the readings' aggregate of a window, from the fleet's minute rollups.
+
+    Rollup rows of the whole minutes plus raw rows of the partial minutes at
+    the edges give the aggregate. The devices with a reading in the window
+    are counted from the current table, which holds each device's newest
+    reading: a device whose newest reading is before the window has none in
+    it, one whose newest reading is inside has one, and only a device whose
+    newest reading is at or after the window's end (a window in the past)
+    needs a look into its history, one primary-key probe.
+    """
+    device_id = sql.Identifier(device)
+    history = sql.Identifier(f"{kind}_readings")
+    rollup_columns = sql.SQL(", ").join(
+        sql.Identifier(f"{f}_{s}") for f in fields for s in ("sum", "min", "max")
+    )
+    raw_columns = sql.SQL(", ").join(sql.SQL("{0}, {0}, {0}").format(sql.Identifier(f)) for f in fields)
+    rollup_names = [f"{f}_{s}" for f in fields for s in ("sum", "min", "max")]
+    names = sql.SQL(", ").join(
+        sql.Identifier(c) for c in ("reading_count", *rollup_names, "first_ts", "last_ts")
+    )
+    return sql.SQL(
+        """
+WITH parts ({names}) AS (
+    SELECT reading_count, {rollup_columns}, first_ts, last_ts
+    FROM {fleet}
+    WHERE minute >= %(rollup_start)s AND minute < %(rollup_end)s
+    UNION ALL
+    SELECT 1, {raw_columns}, ts, ts
+    FROM {history}
+    WHERE (ts >= %(head_start)s AND ts < %(head_end)s) OR (ts >= %(tail_start)s AND ts < %(tail_end)s)
+),
+active AS (
+    SELECT count(*) AS devices
+    FROM {current} AS c
+    WHERE c.ts >= %(head_start)s
+      AND (c.ts < %(tail_end)s
+           OR EXISTS (SELECT FROM {history} AS r
+                      WHERE r.{device_id} = c.{device_id} AND r.ts >= %(head_start)s AND r.ts < %(tail_end)s))
+)
+SELECT (SELECT devices FROM active), {aggregates} FROM parts
+"""
+    ).format(
+        names=names,
+        rollup_columns=rollup_columns,
+        raw_columns=raw_columns,
+        fleet=sql.Identifier(f"{kind}_fleet_minutely"),
+        history=history,
+        current=sql.Identifier(f"{kind}_current"),
+        device_id=device_id,
+        aggregates=_aggregates(fields),
     )
 
 
@@ -131,32 +199,44 @@ def _table_group(kind: str, device: str, fields: tuple[str, ...]) -> TableGroup:
     current = sql.Identifier(f"{kind}_current")
     device_id = sql.Identifier(device)
 
-    def with_parts(one_device: bool, tail: sql.Composable) -> sql.Composed:
+    def with_parts(one_device: sql.Composable | None, tail: sql.Composable) -> sql.Composed:
         return sql.SQL("WITH {parts}\n{tail}").format(
             parts=_parts_cte("parts", kind, device, fields, one_device=one_device), tail=tail
         )
 
+    aggregate = sql.SQL("SELECT {} FROM parts").format(_aggregates(fields))
+
     return TableGroup(
         device=device,
         fields=fields,
-        select_current=sql.SQL("SELECT {columns} FROM {current} WHERE {device_id} = %(device_id)s").format(
-            columns=columns, current=current, device_id=device_id
+        select_current=rendered(
+            sql.SQL("SELECT {columns} FROM {current} WHERE {device_id} = %(device_id)s").format(
+                columns=columns, current=current, device_id=device_id
+            )
         ),
-        select_current_after=sql.SQL(
-            "SELECT {columns} FROM {current}"
-            " WHERE {device_id} > %(after)s AND ts >= %(seen_since)s"
-            " ORDER BY {device_id} LIMIT %(limit)s"
-        ).format(columns=columns, current=current, device_id=device_id),
-        select_device_aggregate=with_parts(True, sql.SQL("SELECT {} FROM parts").format(_aggregates(fields))),
-        select_fleet_aggregate=with_parts(
-            False, sql.SQL("SELECT count(*), {} FROM {}").format(_aggregates(fields), _per_device(fields))
-        ),
-        select_time_series=with_parts(
-            True,
+        select_current_after=rendered(
             sql.SQL(
-                "SELECT date_bin(%(bucket)s, at, timestamptz 'epoch') AS bucket, {}"
-                " FROM parts GROUP BY 1 ORDER BY 1"
-            ).format(_aggregates(fields)),
+                "SELECT {columns} FROM {current}"
+                " WHERE {device_id} > %(after)s AND ts >= %(seen_since)s"
+                " ORDER BY {device_id} LIMIT %(limit)s"
+            ).format(columns=columns, current=current, device_id=device_id)
+        ),
+        select_device_aggregate=rendered(with_parts(_DEVICE_PARAMETER, aggregate)),
+        select_linked_meter_aggregate=rendered(with_parts(_LINKED_METER, aggregate)),
+        select_fleet_aggregate=rendered(_fleet_aggregate(kind, device, fields)),
+        select_fleet_aggregate_by_device=rendered(
+            with_parts(
+                None, sql.SQL("SELECT count(*), {} FROM {}").format(_aggregates(fields), _per_device(fields))
+            )
+        ),
+        select_time_series=rendered(
+            with_parts(
+                _DEVICE_PARAMETER,
+                sql.SQL(
+                    "SELECT date_bin(%(bucket)s, at, timestamptz 'epoch') AS bucket, {}"
+                    " FROM parts GROUP BY 1 ORDER BY 1"
+                ).format(_aggregates(fields)),
+            )
         ),
     )
 
@@ -186,8 +266,9 @@ LIMIT %(limit)s
 
 # Efficiency per linked vehicle with AC energy in the window, outside
 # [threshold, 1], worst first. Vehicles without DC readings have efficiency 0.
-SELECT_ANOMALIES: Final = sql.SQL(
-    """
+SELECT_ANOMALIES: Final = rendered(
+    sql.SQL(
+        """
 WITH {meter_parts}, {vehicle_parts},
 ac AS (SELECT device_id AS meter_id, sum(kwh_consumed_ac_sum) AS kwh FROM meter_parts GROUP BY 1),
 dc AS (SELECT device_id AS vehicle_id, sum(kwh_delivered_dc_sum) AS kwh FROM vehicle_parts GROUP BY 1),
@@ -206,7 +287,8 @@ WHERE ratio < %(threshold)s OR ratio > 1
 ORDER BY deviation DESC, vehicle_id
 LIMIT %(limit)s OFFSET %(offset)s
 """
-).format(
-    meter_parts=_parts_cte("meter_parts", "meter", "meter_id", _METER_FIELDS, one_device=False),
-    vehicle_parts=_parts_cte("vehicle_parts", "vehicle", "vehicle_id", _VEHICLE_FIELDS, one_device=False),
+    ).format(
+        meter_parts=_parts_cte("meter_parts", "meter", "meter_id", _METER_FIELDS, one_device=None),
+        vehicle_parts=_parts_cte("vehicle_parts", "vehicle", "vehicle_id", _VEHICLE_FIELDS, one_device=None),
+    )
 )

@@ -13,7 +13,10 @@ reading's position in the batch) and `unnest` turns it into rows:
    that concurrent batches lock current rows in one order and cannot deadlock.
 5. `rolled_up`: the inserted rows (only those: duplicates never count) added
    to their device's hourly rollup, in key order for the same reason.
-6. The result: only the readings that were not plainly accepted, as
+6. `fleet_rolled_up`: the same rows added to the fleet's per-minute rollup
+   of the writer's shard (`%(shard)s`: the service's group-commit lane), so
+   that concurrent writers never wait for each other on a fleet row.
+7. The result: only the readings that were not plainly accepted, as
    (position, outcome) with outcome 1 = duplicate (not inserted) and
    2 = stale (inserted, but older than the device's current row before the
    batch or than an earlier reading of the batch, or beaten by a concurrent
@@ -26,12 +29,17 @@ from typing import Final
 
 from psycopg import sql
 
+from energy_server.sql import rendered
+
 __all__ = [
+    "METER_FIELDS",
     "OUTCOME_DUPLICATE",
     "OUTCOME_STALE",
     "PING",
     "STORE_METER_BATCH",
     "STORE_VEHICLE_BATCH",
+    "VEHICLE_FIELDS",
+    "store_batch",
 ]
 
 OUTCOME_DUPLICATE: Final = 1
@@ -67,142 +75,169 @@ WHERE f.ts < p.ts OR f.ts < f.newest_before OR u.{device} IS NULL
 """
 )
 
-STORE_METER_BATCH: Final = sql.Composed(
-    [
-        sql.SQL(
-            """
-WITH batch AS (
-    SELECT b.position, b.meter_id,
-           timestamptz 'epoch' + b.ts_us * interval '1 microsecond' AS ts,
-           b.kwh_consumed_ac, b.voltage
-    FROM unnest(%(positions)b::int4[], %(device_ids)b::text[], %(ts_us)b::int8[],
-                %(kwh_consumed_ac)b::float8[], %(voltage)b::float8[])
-        AS b (position, meter_id, ts_us, kwh_consumed_ac, voltage)
-),
-inserted AS (
-    INSERT INTO meter_readings (meter_id, ts, kwh_consumed_ac, voltage)
-    SELECT meter_id, ts, kwh_consumed_ac, voltage FROM batch ORDER BY meter_id, ts
-    ON CONFLICT (meter_id, ts) DO NOTHING
-    RETURNING meter_id, ts, kwh_consumed_ac, voltage
-),
-upserted AS (
-    INSERT INTO meter_current AS c (meter_id, ts, kwh_consumed_ac, voltage)
-    SELECT DISTINCT ON (meter_id) meter_id, ts, kwh_consumed_ac, voltage
-    FROM inserted
-    ORDER BY meter_id, ts DESC
-    ON CONFLICT (meter_id) DO UPDATE SET
-        ts = EXCLUDED.ts,
-        kwh_consumed_ac = EXCLUDED.kwh_consumed_ac,
-        voltage = EXCLUDED.voltage
-    WHERE c.ts < EXCLUDED.ts
-    RETURNING meter_id
-),
-rolled_up AS (
-    INSERT INTO meter_hourly AS h
-    SELECT meter_id, date_bin('1 hour', ts, timestamptz 'epoch'), count(*),
-           sum(kwh_consumed_ac), min(kwh_consumed_ac), max(kwh_consumed_ac),
-           sum(voltage), min(voltage), max(voltage), min(ts), max(ts)
-    FROM inserted
-    GROUP BY 1, 2
-    ORDER BY 1, 2
-    ON CONFLICT (meter_id, hour) DO UPDATE SET
-        reading_count = h.reading_count + EXCLUDED.reading_count,
-        kwh_consumed_ac_sum = h.kwh_consumed_ac_sum + EXCLUDED.kwh_consumed_ac_sum,
-        kwh_consumed_ac_min = least(h.kwh_consumed_ac_min, EXCLUDED.kwh_consumed_ac_min),
-        kwh_consumed_ac_max = greatest(h.kwh_consumed_ac_max, EXCLUDED.kwh_consumed_ac_max),
-        voltage_sum = h.voltage_sum + EXCLUDED.voltage_sum,
-        voltage_min = least(h.voltage_min, EXCLUDED.voltage_min),
-        voltage_max = greatest(h.voltage_max, EXCLUDED.voltage_max),
-        first_ts = least(h.first_ts, EXCLUDED.first_ts),
-        last_ts = greatest(h.last_ts, EXCLUDED.last_ts)
-),"""
-        ),
-        _JUDGE.format(device=sql.Identifier("meter_id"), current=sql.Identifier("meter_current")),
-    ]
-)
 
-STORE_VEHICLE_BATCH: Final = sql.Composed(
-    [
-        sql.SQL(
-            """
+def _rollup_upsert(
+    table: str, keys: tuple[tuple[str, sql.Composable], ...], fields: tuple[str, ...], rows_from: str
+) -> sql.Composed:
+    """Add the rows of `rows_from`, grouped by `keys`, to the rollup `table`.
+
+    A rollup row holds a reading count, sum/min/max per field and the first
+    and last reading time; adding is associative, so any split of the rows
+    into batches gives the same rollup. Groups go in key order, so that
+    concurrent writers lock rollup rows in one order and cannot deadlock.
+    """
+    key_names = [name for name, _ in keys]
+    statistic_columns = [f"{f}_{s}" for f in fields for s in ("sum", "min", "max")]
+    columns = [*key_names, "reading_count", *statistic_columns, "first_ts", "last_ts"]
+    statistics = [
+        sql.SQL("{}({})").format(sql.SQL(function), sql.Identifier(f))
+        for f in fields
+        for function in ("sum", "min", "max")
+    ]
+    merge = {
+        "sum": "h.{0} + EXCLUDED.{0}",
+        "min": "least(h.{0}, EXCLUDED.{0})",
+        "max": "greatest(h.{0}, EXCLUDED.{0})",
+    }
+    updates: list[sql.Composable] = [sql.SQL("reading_count = h.reading_count + EXCLUDED.reading_count")]
+    updates += [
+        sql.SQL("{0} = " + merge[column.rsplit("_", 1)[1]]).format(sql.Identifier(column))
+        for column in statistic_columns
+    ]
+    updates += [
+        sql.SQL("first_ts = least(h.first_ts, EXCLUDED.first_ts)"),
+        sql.SQL("last_ts = greatest(h.last_ts, EXCLUDED.last_ts)"),
+    ]
+    positions = sql.SQL(", ").join(sql.SQL(str(n)) for n in range(1, len(keys) + 1))
+    return sql.SQL(
+        "INSERT INTO {table} AS h ({columns})\n"
+        "    SELECT {keys}, count(*), {statistics}, min(ts), max(ts)\n"
+        "    FROM {rows_from}\n"
+        "    GROUP BY {positions}\n"
+        "    ORDER BY {positions}\n"
+        "    ON CONFLICT ({key_names}) DO UPDATE SET\n        {updates}"
+    ).format(
+        table=sql.Identifier(table),
+        columns=sql.SQL(", ").join(map(sql.Identifier, columns)),
+        keys=sql.SQL(", ").join(expression for _, expression in keys),
+        statistics=sql.SQL(", ").join(statistics),
+        rows_from=sql.Identifier(rows_from),
+        positions=positions,
+        key_names=sql.SQL(", ").join(map(sql.Identifier, key_names)),
+        updates=sql.SQL(",\n        ").join(updates),
+    )
+
+
+_HOUR_OF_TS: Final = sql.SQL("date_bin('1 hour', ts, timestamptz 'epoch')")
+_MINUTE_OF_TS: Final = sql.SQL("date_bin('1 minute', ts, timestamptz 'epoch')")
+# Backfilled fleet rows and rows of writers other than the service go to shard 0.
+_BACKFILL_SHARD: Final = sql.SQL("0::int2")
+
+
+def _device_hourly(kind: str, device: str, fields: tuple[str, ...], rows_from: str) -> sql.Composed:
+    keys = ((device, sql.Identifier(device)), ("hour", _HOUR_OF_TS))
+    return _rollup_upsert(f"{kind}_hourly", keys, fields, rows_from)
+
+
+def _fleet_minutely(
+    kind: str, fields: tuple[str, ...], rows_from: str, shard: sql.Composable
+) -> sql.Composed:
+    return _rollup_upsert(
+        f"{kind}_fleet_minutely", (("minute", _MINUTE_OF_TS), ("shard", shard)), fields, rows_from
+    )
+
+
+def store_batch(
+    kind: str,
+    device: str,
+    fields: tuple[str, ...],
+    *,
+    rows_from: sql.Composable | None = None,
+    rollups: bool = True,
+) -> sql.Composed:
+    """The statement storing one batch of a device kind (see the module's docstring).
+
+    `rows_from` and `rollups` exist for bench/write_paths.py, which measures
+    variants of this very statement: another source of the batch's rows (a
+    staging table), or no rollups at all.
+    """
+    device_id = sql.Identifier(device)
+    columns = sql.SQL(", ").join(map(sql.Identifier, (device, "ts", *fields)))
+    if rows_from is None:
+        arrays = sql.SQL(", ").join(
+            [
+                sql.SQL("%(positions)b::int4[], %(device_ids)b::text[], %(ts_us)b::int8[]"),
+                *(sql.SQL("{}::float8[]").format(sql.Placeholder(f, "b")) for f in fields),
+            ]
+        )
+        names = sql.SQL(", ").join(map(sql.Identifier, ("position", device, "ts_us", *fields)))
+        rows_from = sql.SQL("unnest({arrays}) AS b ({names})").format(arrays=arrays, names=names)
+    rolled_up = (
+        sql.SQL("rolled_up AS (\n    {}\n),\nfleet_rolled_up AS (\n    {}\n),").format(
+            _device_hourly(kind, device, fields, "inserted"),
+            _fleet_minutely(kind, fields, "inserted", sql.SQL("%(shard)s::int2")),
+        )
+        if rollups
+        else sql.SQL("")
+    )
+    return sql.SQL(
+        """
 WITH batch AS (
-    SELECT b.position, b.vehicle_id,
-           timestamptz 'epoch' + b.ts_us * interval '1 microsecond' AS ts,
-           b.soc, b.kwh_delivered_dc, b.battery_temp
-    FROM unnest(%(positions)b::int4[], %(device_ids)b::text[], %(ts_us)b::int8[], %(soc)b::float8[],
-                %(kwh_delivered_dc)b::float8[], %(battery_temp)b::float8[])
-        AS b (position, vehicle_id, ts_us, soc, kwh_delivered_dc, battery_temp)
+    SELECT b.position, b.{device_id}, timestamptz 'epoch' + b.ts_us * interval '1 microsecond' AS ts,
+           {batch_fields}
+    FROM {rows_from}
 ),
 inserted AS (
-    INSERT INTO vehicle_readings (vehicle_id, ts, soc, kwh_delivered_dc, battery_temp)
-    SELECT vehicle_id, ts, soc, kwh_delivered_dc, battery_temp FROM batch ORDER BY vehicle_id, ts
-    ON CONFLICT (vehicle_id, ts) DO NOTHING
-    RETURNING vehicle_id, ts, soc, kwh_delivered_dc, battery_temp
+    INSERT INTO {history} ({columns})
+    SELECT {columns} FROM batch ORDER BY {device_id}, ts
+    ON CONFLICT ({device_id}, ts) DO NOTHING
+    RETURNING {columns}
 ),
 upserted AS (
-    INSERT INTO vehicle_current AS c (vehicle_id, ts, soc, kwh_delivered_dc, battery_temp)
-    SELECT DISTINCT ON (vehicle_id) vehicle_id, ts, soc, kwh_delivered_dc, battery_temp
+    INSERT INTO {current} AS c ({columns})
+    SELECT DISTINCT ON ({device_id}) {columns}
     FROM inserted
-    ORDER BY vehicle_id, ts DESC
-    ON CONFLICT (vehicle_id) DO UPDATE SET
-        ts = EXCLUDED.ts,
-        soc = EXCLUDED.soc,
-        kwh_delivered_dc = EXCLUDED.kwh_delivered_dc,
-        battery_temp = EXCLUDED.battery_temp
+    ORDER BY {device_id}, ts DESC
+    ON CONFLICT ({device_id}) DO UPDATE SET {replace}
     WHERE c.ts < EXCLUDED.ts
-    RETURNING vehicle_id
+    RETURNING {device_id}
 ),
-rolled_up AS (
-    INSERT INTO vehicle_hourly AS h
-    SELECT vehicle_id, date_bin('1 hour', ts, timestamptz 'epoch'), count(*),
-           sum(soc), min(soc), max(soc),
-           sum(kwh_delivered_dc), min(kwh_delivered_dc), max(kwh_delivered_dc),
-           sum(battery_temp), min(battery_temp), max(battery_temp), min(ts), max(ts)
-    FROM inserted
-    GROUP BY 1, 2
-    ORDER BY 1, 2
-    ON CONFLICT (vehicle_id, hour) DO UPDATE SET
-        reading_count = h.reading_count + EXCLUDED.reading_count,
-        soc_sum = h.soc_sum + EXCLUDED.soc_sum,
-        soc_min = least(h.soc_min, EXCLUDED.soc_min),
-        soc_max = greatest(h.soc_max, EXCLUDED.soc_max),
-        kwh_delivered_dc_sum = h.kwh_delivered_dc_sum + EXCLUDED.kwh_delivered_dc_sum,
-        kwh_delivered_dc_min = least(h.kwh_delivered_dc_min, EXCLUDED.kwh_delivered_dc_min),
-        kwh_delivered_dc_max = greatest(h.kwh_delivered_dc_max, EXCLUDED.kwh_delivered_dc_max),
-        battery_temp_sum = h.battery_temp_sum + EXCLUDED.battery_temp_sum,
-        battery_temp_min = least(h.battery_temp_min, EXCLUDED.battery_temp_min),
-        battery_temp_max = greatest(h.battery_temp_max, EXCLUDED.battery_temp_max),
-        first_ts = least(h.first_ts, EXCLUDED.first_ts),
-        last_ts = greatest(h.last_ts, EXCLUDED.last_ts)
-),"""
+{rolled_up}"""
+    ).format(
+        device_id=device_id,
+        batch_fields=sql.SQL(", ").join(sql.SQL("b.{}").format(sql.Identifier(f)) for f in fields),
+        rows_from=rows_from,
+        history=sql.Identifier(f"{kind}_readings"),
+        current=sql.Identifier(f"{kind}_current"),
+        columns=columns,
+        replace=sql.SQL(", ").join(
+            sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c)) for c in ("ts", *fields)
         ),
-        _JUDGE.format(device=sql.Identifier("vehicle_id"), current=sql.Identifier("vehicle_current")),
-    ]
-)
+        rolled_up=rolled_up,
+    ) + _JUDGE.format(device=device_id, current=sql.Identifier(f"{kind}_current"))
+
+
+METER_FIELDS: Final = ("kwh_consumed_ac", "voltage")
+VEHICLE_FIELDS: Final = ("soc", "kwh_delivered_dc", "battery_temp")
+STORE_METER_BATCH: Final = rendered(store_batch("meter", "meter_id", METER_FIELDS))
+STORE_VEHICLE_BATCH: Final = rendered(store_batch("vehicle", "vehicle_id", VEHICLE_FIELDS))
 
 PING: Final = "SELECT 1"
 
-# Rebuild a rollup table from history (the `backfill` command). History is
+# Rebuild a kind's rollups from history (the `backfill` command). History is
 # locked against writes for the duration, so no ingest lands between the
-# DELETE and the INSERT; ingest waits and then adds to the rebuilt rows.
+# DELETEs and the INSERTs; ingest waits and then adds to the rebuilt rows.
 LOCK_METER_HISTORY: Final = "LOCK TABLE meter_readings IN SHARE MODE"
-DELETE_METER_HOURLY: Final = "DELETE FROM meter_hourly"
-INSERT_METER_HOURLY_FROM_HISTORY: Final = """
-INSERT INTO meter_hourly
-SELECT meter_id, date_bin('1 hour', ts, timestamptz 'epoch'), count(*),
-       sum(kwh_consumed_ac), min(kwh_consumed_ac), max(kwh_consumed_ac),
-       sum(voltage), min(voltage), max(voltage), min(ts), max(ts)
-FROM meter_readings
-GROUP BY 1, 2
-"""
+DELETE_METER_ROLLUPS: Final = ("DELETE FROM meter_hourly", "DELETE FROM meter_fleet_minutely")
+INSERT_METER_HOURLY_FROM_HISTORY: Final = _device_hourly("meter", "meter_id", METER_FIELDS, "meter_readings")
+INSERT_METER_FLEET_FROM_HISTORY: Final = _fleet_minutely(
+    "meter", METER_FIELDS, "meter_readings", _BACKFILL_SHARD
+)
 LOCK_VEHICLE_HISTORY: Final = "LOCK TABLE vehicle_readings IN SHARE MODE"
-DELETE_VEHICLE_HOURLY: Final = "DELETE FROM vehicle_hourly"
-INSERT_VEHICLE_HOURLY_FROM_HISTORY: Final = """
-INSERT INTO vehicle_hourly
-SELECT vehicle_id, date_bin('1 hour', ts, timestamptz 'epoch'), count(*),
-       sum(soc), min(soc), max(soc),
-       sum(kwh_delivered_dc), min(kwh_delivered_dc), max(kwh_delivered_dc),
-       sum(battery_temp), min(battery_temp), max(battery_temp), min(ts), max(ts)
-FROM vehicle_readings
-GROUP BY 1, 2
-"""
+DELETE_VEHICLE_ROLLUPS: Final = ("DELETE FROM vehicle_hourly", "DELETE FROM vehicle_fleet_minutely")
+INSERT_VEHICLE_HOURLY_FROM_HISTORY: Final = _device_hourly(
+    "vehicle", "vehicle_id", VEHICLE_FIELDS, "vehicle_readings"
+)
+INSERT_VEHICLE_FLEET_FROM_HISTORY: Final = _fleet_minutely(
+    "vehicle", VEHICLE_FIELDS, "vehicle_readings", _BACKFILL_SHARD
+)
