@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -22,15 +24,18 @@ from energy_server.settings import Settings
 
 @contextlib.contextmanager
 def database(settings: Settings, prefix: str) -> Iterator[str]:
-    """DATABASE_URL when set, else a fresh embedded PostgreSQL removed from use afterwards."""
+    """DATABASE_URL when set, else a fresh embedded PostgreSQL, deleted afterwards
+    (a day of history for the reads is gigabytes)."""
     if settings.database_url:
         yield settings.database_url
         return
-    embedded = EmbeddedPostgres(Path(tempfile.mkdtemp(prefix=prefix)) / "pgdata")
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    embedded = EmbeddedPostgres(folder / "pgdata")
     try:
         yield embedded.start()
     finally:
         embedded.stop()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @dataclass(frozen=True)
@@ -41,18 +46,22 @@ class Server:
     pid: int
 
     def peak_rss_mib(self) -> float:
-        """High-water resident memory (VmHWM) of the server process."""
-        with open(f"/proc/{self.pid}/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-        return float("nan")
+        """High-water resident memory (VmHWM) of the server, summed over its worker processes."""
+        total_kib = 0
+        for process in _with_children(self.pid):
+            with open(f"/proc/{process.pid}/status", encoding="ascii") as status:
+                total_kib += next((int(line.split()[1]) for line in status if line.startswith("VmHWM:")), 0)
+        return total_kib / 1024
+
+
+def _with_children(pid: int) -> list[psutil.Process]:
+    process = psutil.Process(pid)
+    return [process, *process.children(recursive=True)]
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds a process has used so far."""
-    times = psutil.Process(pid).cpu_times()
-    return float(times.user + times.system)
+    """User + system CPU seconds a process and its live children have used so far."""
+    return sum(float(p.cpu_times().user + p.cpu_times().system) for p in _with_children(pid))
 
 
 def postgres_cpu_seconds() -> float:
@@ -65,16 +74,25 @@ def postgres_cpu_seconds() -> float:
     return total
 
 
+def free_port() -> int:
+    """A TCP port free on loopback right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 @contextlib.contextmanager
 def running_server(database_url: str, settings: dict[str, str] | None = None) -> Iterator[Server]:
     """`python -m energy_server serve` on a free loopback port.
 
-    `settings` are extra ENERGY_* variables (TLS files, say).
+    `settings` are extra ENERGY_* variables (TLS files, say). Several processes
+    (ENERGY_PROCESSES) share a port picked here, since they cannot each pick one.
     """
+    processes = int((settings or {}).get("ENERGY_PROCESSES", "1"))
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
-        "ENERGY_PORT": "0",
+        "ENERGY_PORT": str(free_port()) if processes > 1 else "0",
         "ENERGY_HOST": "127.0.0.1",
         "ENERGY_METRICS_PORT": "0",
         **(settings or {}),
@@ -86,13 +104,15 @@ def running_server(database_url: str, settings: dict[str, str] | None = None) ->
     try:
         deadline = time.monotonic() + 60
         port = None
-        while port is None and time.monotonic() < deadline:
+        serving = 0
+        while serving < processes and time.monotonic() < deadline:
             line = server.stderr.readline()
             if not line:
                 raise SystemExit("server exited before serving")
             if match := re.search(rb"serving energy.v1 on \S+:(\d+)", line):
                 port = int(match[1])
-        if port is None:
+                serving += 1
+        if port is None or serving < processes:
             raise SystemExit("server did not start within 60 s")
         # Keep draining its log so the pipe never fills and blocks the server.
         subprocess.Popen(["cat"], stdin=server.stderr, stdout=subprocess.DEVNULL)

@@ -75,6 +75,21 @@ SWEEP = [
     Scenario(f"sweep-{n}", f"stream, {n} readings/message (sweep)", "stream", n, 8, 12, rate)
     for n, rate in ((1, 15_000), (10, 40_000), (100, 70_000), (500, 70_000), (1000, 70_000))
 ]
+# (b) and (c) once more against ENERGY_PROCESSES server processes sharing the port.
+PROCESSES = 2
+MULTI_PROCESS = [
+    Scenario(
+        f"{s.key}{PROCESSES}",
+        f"{s.name}, {PROCESSES} server processes",
+        s.shape,
+        s.per_message,
+        s.concurrency,
+        s.window,
+        s.expected_per_s,
+    )
+    for s in SCENARIOS[1:3]
+]
+LOAD_CONNECTIONS = 2
 # The targets of the 2-core machine; bench/report.py gives each its verdict.
 ORIGINAL_PER_S = 750  # the original design here: 1 reading per HTTP request, 64 connections
 RATIO_TARGETS = {"(a)/L": 0.6, "(b)/T stream": 0.5, "(c)/T unary": 0.6}
@@ -102,6 +117,10 @@ def _load(scenario: Scenario, port: int, duration: float, offset: int) -> dict[s
         str(max(budget, 1000)),
         "--offset",
         str(offset),
+        # Two connections, whatever the server: processes sharing a port are
+        # given connections, not calls, so one connection would reach one process.
+        "--connections",
+        str(LOAD_CONNECTIONS),
     ]
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     if result.returncode != 0:
@@ -222,6 +241,16 @@ def _chart(sweep: list[dict[str, Any]], limit: float, path: Path) -> None:
     plt.close(figure)
 
 
+def _print_row(row: dict[str, Any], scenario: Scenario) -> None:
+    print(
+        f"  ({row['key']}) {scenario.name:<44} {row['readings_per_s']:>10,.0f} readings/s  "
+        f"ack p50 {row['ack_p50_ms']:7.1f} ms p99 {row['ack_p99_ms']:7.1f} ms  "
+        f"CPU/1000: server {row['server_cpu_s_per_1000']:.3f} s, "
+        f"PostgreSQL {row['postgres_cpu_s_per_1000']:.3f} s",
+        flush=True,
+    )
+
+
 def _ratio(top: float, bottom: float) -> float:
     return top / bottom if bottom else float("nan")
 
@@ -251,19 +280,21 @@ def main() -> None:
                 row = measure_service(scenario, server, url, args.duration, args.runs, offsets)
                 row["per_message"] = scenario.per_message
                 rows.append(row)
-                print(
-                    f"  ({row['key']}) {scenario.name:<44} {row['readings_per_s']:>10,.0f} readings/s  "
-                    f"ack p50 {row['ack_p50_ms']:7.1f} ms p99 {row['ack_p99_ms']:7.1f} ms  "
-                    f"CPU/1000: server {row['server_cpu_s_per_1000']:.3f} s, "
-                    f"PostgreSQL {row['postgres_cpu_s_per_1000']:.3f} s",
-                    flush=True,
-                )
+                _print_row(row, scenario)
             peak_rss = server.peak_rss_mib()
+        with running_server(url, {"ENERGY_PROCESSES": str(PROCESSES)}) as server:
+            for scenario in MULTI_PROCESS:
+                row = measure_service(scenario, server, url, args.duration, args.runs, offsets)
+                row["per_message"] = scenario.per_message
+                rows.append(row)
+                _print_row(row, scenario)
     service = {row["key"]: row["readings_per_s"] for row in rows}
     ratios = {
         "(a)/L": _ratio(service["a"], anchors["L"]["readings_per_s"]),
         "(b)/T stream": _ratio(service["b"], anchors["T stream"]["readings_per_s"]),
         "(c)/T unary": _ratio(service["c"], anchors["T unary"]["readings_per_s"]),
+        f"(b{PROCESSES})/T stream": _ratio(service[f"b{PROCESSES}"], anchors["T stream"]["readings_per_s"]),
+        f"(c{PROCESSES})/T unary": _ratio(service[f"c{PROCESSES}"], anchors["T unary"]["readings_per_s"]),
         "(c)/S": _ratio(service["c"], anchors["S"]["readings_per_s"]),
         "(a)/S": _ratio(service["a"], anchors["S"]["readings_per_s"]),
     }

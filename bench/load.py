@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import statistics
 import sys
@@ -114,6 +115,12 @@ async def main() -> None:
     parser.add_argument("--budget", type=int, default=600_000, help="readings prepared per worker")
     parser.add_argument("--devices", type=int, default=10_000)
     parser.add_argument("--offset", type=int, default=0, help="first reading number (distinct runs)")
+    parser.add_argument(
+        "--connections",
+        type=int,
+        default=1,
+        help="TCP connections the workers are spread over (server processes sharing a port get connections)",
+    )
     args = parser.parse_args()
 
     per_worker = max(1, args.budget // args.per_message)
@@ -132,20 +139,38 @@ async def main() -> None:
         workers.append(bodies)
 
     latencies: list[float] = []
-    async with aio.insecure_channel(
-        args.target, options=[("grpc.max_send_message_length", 64 << 20)]
-    ) as channel:
-        await channel.channel_ready()
+    # A local subchannel pool per channel: otherwise channels to one target share a connection.
+    options = [("grpc.max_send_message_length", 64 << 20), ("grpc.use_local_subchannel_pool", 1)]
+    async with contextlib.AsyncExitStack() as channels:
+        connections = [
+            await channels.enter_async_context(aio.insecure_channel(args.target, options=options))
+            for _ in range(args.connections)
+        ]
+        for channel in connections:
+            await channel.channel_ready()
         print("load: messages prepared, sending", file=sys.stderr, flush=True)
         started = time.perf_counter()
         deadline = started + args.duration
         if args.shape == "stream":
             counts = await asyncio.gather(
-                *(_stream(channel, b, args.per_message, args.window, deadline, latencies) for b in workers)
+                *(
+                    _stream(
+                        connections[i % len(connections)],
+                        b,
+                        args.per_message,
+                        args.window,
+                        deadline,
+                        latencies,
+                    )
+                    for i, b in enumerate(workers)
+                )
             )
         else:
             counts = await asyncio.gather(
-                *(_unary(channel, b, args.per_message, deadline, latencies) for b in workers)
+                *(
+                    _unary(connections[i % len(connections)], b, args.per_message, deadline, latencies)
+                    for i, b in enumerate(workers)
+                )
             )
         elapsed = time.perf_counter() - started
     latencies.sort()

@@ -49,7 +49,9 @@ def main() -> None:
     print("anchors: " + ", ".join(f"{k} {v['readings_per_s']:,.0f}/s" for k, v in anchors.items()))
     print(
         "service: "
-        + ", ".join(f"({k}) {row['readings_per_s']:,.0f}/s" for k, row in service.items() if len(k) == 1)
+        + ", ".join(
+            f"({k}) {row['readings_per_s']:,.0f}/s" for k, row in service.items() if not k.startswith("sweep")
+        )
     )
     print("ratios:  " + ", ".join(f"{k} {v:.2f}" for k, v in ratios.items()))
     print(f"{'target':<42}{'measured':>14}{'target':>12}  verdict")
