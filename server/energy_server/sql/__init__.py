@@ -1,8 +1,18 @@
 """Named SQL, one module per table group; values always travel as parameters."""
 
+from typing import Final
+
 from psycopg import sql
 
-__all__ = ["rendered"]
+__all__ = ["STATISTICS", "rendered", "statistic_columns"]
+
+# What a rollup row keeps of each field, in column order.
+STATISTICS: Final = ("sum", "min", "max")
+
+
+def statistic_columns(fields: tuple[str, ...]) -> list[str]:
+    """A rollup table's statistic columns: `<field>_sum`, `_min`, `_max` for each field."""
+    return [f"{field}_{statistic}" for field in fields for statistic in STATISTICS]
 
 
 def rendered(statement: sql.Composable) -> bytes:

@@ -21,7 +21,7 @@ from typing import Final
 
 from psycopg import sql
 
-from energy_server.sql import rendered
+from energy_server.sql import STATISTICS, rendered, statistic_columns
 
 __all__ = [
     "METER",
@@ -54,18 +54,21 @@ _DEVICE_PARAMETER: Final = sql.SQL("%(device_id)s")
 _LINKED_METER: Final = sql.SQL("(SELECT meter_id FROM vehicle_meter_map WHERE vehicle_id = %(vehicle_id)s)")
 
 
+def _rollup_columns(fields: tuple[str, ...]) -> sql.Composable:
+    """A rollup row's statistics, `<field>_sum, <field>_min, <field>_max` per field."""
+    return sql.SQL(", ").join(map(sql.Identifier, statistic_columns(fields)))
+
+
+def _raw_columns(fields: tuple[str, ...]) -> sql.Composable:
+    """A raw reading in a rollup row's shape: each field stands for its own sum, min and max."""
+    return sql.SQL(", ").join(sql.Identifier(f) for f in fields for _ in STATISTICS)
+
+
 def _parts(
     kind: str, device: str, fields: tuple[str, ...], *, one_device: sql.Composable | None
 ) -> sql.Composed:
     """Rollup rows of the whole hours plus raw rows of the edges, in one shape."""
     device_id = sql.Identifier(device)
-    rollup_columns = sql.SQL(", ").join(
-        sql.SQL("{}, {}, {}").format(
-            sql.Identifier(f"{f}_sum"), sql.Identifier(f"{f}_min"), sql.Identifier(f"{f}_max")
-        )
-        for f in fields
-    )
-    raw_columns = sql.SQL(", ").join(sql.SQL("{0}, {0}, {0}").format(sql.Identifier(f)) for f in fields)
     only_device = (
         sql.SQL("{} = {} AND ").format(device_id, one_device) if one_device is not None else sql.SQL("")
     )
@@ -82,8 +85,8 @@ def _parts(
 """
     ).format(
         device_id=device_id,
-        rollup_columns=rollup_columns,
-        raw_columns=raw_columns,
+        rollup_columns=_rollup_columns(fields),
+        raw_columns=_raw_columns(fields),
         hourly=sql.Identifier(f"{kind}_hourly"),
         history=sql.Identifier(f"{kind}_readings"),
         only_device=only_device,
@@ -94,9 +97,9 @@ def _parts_cte(
     name: str, kind: str, device: str, fields: tuple[str, ...], *, one_device: sql.Composable | None
 ) -> sql.Composed:
     """`name (device_id, at, reading_count, <field>_sum/_min/_max..., first_ts, last_ts) AS (parts)`."""
-    rollup_names = [f"{f}_{s}" for f in fields for s in ("sum", "min", "max")]
     columns = sql.SQL(", ").join(
-        sql.Identifier(c) for c in ("device_id", "at", "reading_count", *rollup_names, "first_ts", "last_ts")
+        sql.Identifier(c)
+        for c in ("device_id", "at", "reading_count", *statistic_columns(fields), "first_ts", "last_ts")
     )
     return sql.SQL("{name} ({columns}) AS ({parts})").format(
         name=sql.Identifier(name), columns=columns, parts=_parts(kind, device, fields, one_device=one_device)
@@ -116,13 +119,8 @@ def _fleet_aggregate(kind: str, device: str, fields: tuple[str, ...]) -> sql.Com
     """
     device_id = sql.Identifier(device)
     history = sql.Identifier(f"{kind}_readings")
-    rollup_columns = sql.SQL(", ").join(
-        sql.Identifier(f"{f}_{s}") for f in fields for s in ("sum", "min", "max")
-    )
-    raw_columns = sql.SQL(", ").join(sql.SQL("{0}, {0}, {0}").format(sql.Identifier(f)) for f in fields)
-    rollup_names = [f"{f}_{s}" for f in fields for s in ("sum", "min", "max")]
     names = sql.SQL(", ").join(
-        sql.Identifier(c) for c in ("reading_count", *rollup_names, "first_ts", "last_ts")
+        sql.Identifier(c) for c in ("reading_count", *statistic_columns(fields), "first_ts", "last_ts")
     )
     return sql.SQL(
         """
@@ -147,8 +145,8 @@ SELECT (SELECT devices FROM active), {aggregates} FROM parts
 """
     ).format(
         names=names,
-        rollup_columns=rollup_columns,
-        raw_columns=raw_columns,
+        rollup_columns=_rollup_columns(fields),
+        raw_columns=_raw_columns(fields),
         fleet=sql.Identifier(f"{kind}_fleet_minutely"),
         history=history,
         current=sql.Identifier(f"{kind}_current"),

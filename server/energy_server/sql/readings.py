@@ -29,7 +29,7 @@ from typing import Final
 
 from psycopg import sql
 
-from energy_server.sql import rendered
+from energy_server.sql import STATISTICS, rendered, statistic_columns
 
 __all__ = [
     "METER_FIELDS",
@@ -87,12 +87,11 @@ def _rollup_upsert(
     concurrent writers lock rollup rows in one order and cannot deadlock.
     """
     key_names = [name for name, _ in keys]
-    statistic_columns = [f"{f}_{s}" for f in fields for s in ("sum", "min", "max")]
-    columns = [*key_names, "reading_count", *statistic_columns, "first_ts", "last_ts"]
+    columns = [*key_names, "reading_count", *statistic_columns(fields), "first_ts", "last_ts"]
     statistics = [
-        sql.SQL("{}({})").format(sql.SQL(function), sql.Identifier(f))
+        sql.SQL("{}({})").format(sql.SQL(statistic), sql.Identifier(f))
         for f in fields
-        for function in ("sum", "min", "max")
+        for statistic in STATISTICS
     ]
     merge = {
         "sum": "h.{0} + EXCLUDED.{0}",
@@ -101,8 +100,9 @@ def _rollup_upsert(
     }
     updates: list[sql.Composable] = [sql.SQL("reading_count = h.reading_count + EXCLUDED.reading_count")]
     updates += [
-        sql.SQL("{0} = " + merge[column.rsplit("_", 1)[1]]).format(sql.Identifier(column))
-        for column in statistic_columns
+        sql.SQL("{0} = " + merge[statistic]).format(sql.Identifier(f"{f}_{statistic}"))
+        for f in fields
+        for statistic in STATISTICS
     ]
     updates += [
         sql.SQL("first_ts = least(h.first_ts, EXCLUDED.first_ts)"),
