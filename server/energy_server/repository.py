@@ -128,27 +128,22 @@ class ReadingRepository(_PooledRepository):
                 first_seen.add(key)
                 batch.append((position, reading))
 
+        statements = (
+            (sql.STORE_METER_BATCH, len(meters), _meter_columns(meters)),
+            (sql.STORE_VEHICLE_BATCH, len(vehicles), _vehicle_columns(vehicles)),
+        )
         async with self._transaction() as connection:
             async with connection.pipeline():
-                cursors = []
-                if meters:
-                    cursors.append(
-                        await connection.execute(
-                            sql.STORE_METER_BATCH,
-                            {"shard": shard, **_meter_columns(meters)},
-                            prepare=len(meters) <= _PREPARED_UP_TO,
-                            binary=True,
-                        )
+                cursors = [
+                    await connection.execute(
+                        statement,
+                        {"shard": shard, **columns},
+                        prepare=count <= _PREPARED_UP_TO,
+                        binary=True,
                     )
-                if vehicles:
-                    cursors.append(
-                        await connection.execute(
-                            sql.STORE_VEHICLE_BATCH,
-                            {"shard": shard, **_vehicle_columns(vehicles)},
-                            prepare=len(vehicles) <= _PREPARED_UP_TO,
-                            binary=True,
-                        )
-                    )
+                    for statement, count, columns in statements
+                    if count
+                ]
             # Only readings that were not plainly accepted come back.
             for cursor in cursors:
                 for position, outcome in await cursor.fetchall():
