@@ -34,7 +34,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -78,15 +78,7 @@ SWEEP = [
 # (b) and (c) once more against ENERGY_PROCESSES server processes sharing the port.
 PROCESSES = 2
 MULTI_PROCESS = [
-    Scenario(
-        f"{s.key}{PROCESSES}",
-        f"{s.name}, {PROCESSES} server processes",
-        s.shape,
-        s.per_message,
-        s.concurrency,
-        s.window,
-        s.expected_per_s,
-    )
+    replace(s, key=f"{s.key}{PROCESSES}", name=f"{s.name}, {PROCESSES} server processes")
     for s in SCENARIOS[1:3]
 ]
 LOAD_CONNECTIONS = 2

@@ -15,6 +15,7 @@ import json
 import statistics
 import sys
 import time
+from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -151,27 +152,14 @@ async def main() -> None:
         print("load: messages prepared, sending", file=sys.stderr, flush=True)
         started = time.perf_counter()
         deadline = started + args.duration
-        if args.shape == "stream":
-            counts = await asyncio.gather(
-                *(
-                    _stream(
-                        connections[i % len(connections)],
-                        b,
-                        args.per_message,
-                        args.window,
-                        deadline,
-                        latencies,
-                    )
-                    for i, b in enumerate(workers)
-                )
-            )
-        else:
-            counts = await asyncio.gather(
-                *(
-                    _unary(connections[i % len(connections)], b, args.per_message, deadline, latencies)
-                    for i, b in enumerate(workers)
-                )
-            )
+
+        def send(worker: int, messages: list[bytes]) -> Awaitable[int]:
+            channel = connections[worker % len(connections)]
+            if args.shape == "stream":
+                return _stream(channel, messages, args.per_message, args.window, deadline, latencies)
+            return _unary(channel, messages, args.per_message, deadline, latencies)
+
+        counts = await asyncio.gather(*(send(i, messages) for i, messages in enumerate(workers)))
         elapsed = time.perf_counter() - started
     latencies.sort()
     quantiles = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [0.0] * 99
