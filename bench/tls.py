@@ -67,19 +67,22 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="seconds-long smoke run")
     args = parser.parse_args()
     duration, devices, rounds = (1.0, 200, 1) if args.quick else (8.0, 10_000, 3)
-    folder = Path(tempfile.mkdtemp(prefix="energy-tls-"))
-    authority = trustme.CA()
-    certificate = authority.issue_cert("127.0.0.1", "localhost")
-    ca, cert, key = folder / "ca.pem", folder / "server.pem", folder / "server.key"
-    authority.cert_pem.write_to_path(str(ca))
-    certificate.cert_chain_pems[0].write_to_path(str(cert))
-    certificate.private_key_pem.write_to_path(str(key))
-    modes = {
-        "plaintext": ({}, None),
-        "TLS": ({"ENERGY_TLS_CERT_FILE": str(cert), "ENERGY_TLS_KEY_FILE": str(key)}, ca),
-    }
     runs: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    with database(Settings.from_env(), "energy-bench-tls-") as url:
+    with (
+        tempfile.TemporaryDirectory(prefix="energy-tls-") as certificates,
+        database(Settings.from_env(), "energy-bench-tls-") as url,
+    ):
+        folder = Path(certificates)
+        authority = trustme.CA()
+        certificate = authority.issue_cert("127.0.0.1", "localhost")
+        ca, cert, key = folder / "ca.pem", folder / "server.pem", folder / "server.key"
+        authority.cert_pem.write_to_path(str(ca))
+        certificate.cert_chain_pems[0].write_to_path(str(cert))
+        certificate.private_key_pem.write_to_path(str(key))
+        modes = {
+            "plaintext": ({}, None),
+            "TLS": ({"ENERGY_TLS_CERT_FILE": str(cert), "ENERGY_TLS_KEY_FILE": str(key)}, ca),
+        }
         for round_ in range(1, rounds + 1):
             for mode, (env, tls_ca) in modes.items():
                 with running_server(url, env) as server:
