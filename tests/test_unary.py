@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import math
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import grpc
 import psycopg
 import pytest
+from grpc import aio
 
-from energy.v1 import ingest_pb2, metrics_pb2, metrics_pb2_grpc, reading_pb2
-from energy_server.app import RunningServer
-from tests.support import BASE_TIME, bad_request, meter, meter_history, minutes
+from energy.v1 import ingest_pb2, ingest_pb2_grpc, metrics_pb2, metrics_pb2_grpc, reading_pb2
+from energy_server.app import RunningServer, create_server
+from tests.conftest import settings_for_tests
+from tests.support import BASE_TIME, bad_request, meter, meter_history, minutes, run_migrations
 
 if TYPE_CHECKING:
     from energy.v1.ingest_pb2_grpc import IngestServiceAsyncStub as Stub
@@ -64,3 +67,60 @@ async def test_concurrent_unary_calls_share_transactions(
     assert len(await meter_history(database_url)) == calls
     # At most one blocked transaction per writer, then the pile-up in a few batches.
     assert transactions <= 2 * server.committer.writer_count, transactions
+
+
+@pytest.fixture
+def rejecting_database_url(new_database: Callable[[], str]) -> str:
+    """A migrated database with a rule of its own that validation cannot know of."""
+    url = new_database()
+    run_migrations(url)
+    with psycopg.connect(url, autocommit=True) as admin:
+        admin.execute(
+            """
+            CREATE FUNCTION reject_marked() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                IF NEW.meter_id = 'REJECTED' THEN RAISE EXCEPTION 'rejected by a trigger'; END IF;
+                RETURN NEW;
+            END $$;
+            CREATE TRIGGER reject_marked BEFORE INSERT ON meter_readings
+                FOR EACH ROW EXECUTE FUNCTION reject_marked();
+            """
+        )
+    return url
+
+
+async def test_a_call_the_database_rejects_fails_alone_not_the_calls_sharing_its_transaction(
+    rejecting_database_url: str,
+) -> None:
+    url = rejecting_database_url
+    running = await create_server(settings_for_tests(writers=1), url)
+
+    def call(*meter_ids: str) -> asyncio.Future[ingest_pb2.IngestReadingsResponse]:
+        readings = [meter(meter_id, BASE_TIME) for meter_id in meter_ids]
+        return asyncio.ensure_future(
+            ingest.IngestReadings(ingest_pb2.IngestReadingsRequest(readings=readings))
+        )
+
+    try:
+        async with aio.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+            ingest = ingest_pb2_grpc.IngestServiceStub(channel)
+            async with await psycopg.AsyncConnection.connect(url) as blocker:
+                # Held, so that the rejected call and the others pile up into one transaction.
+                await blocker.execute("LOCK TABLE meter_current IN EXCLUSIVE MODE")
+                first = call("M-1")
+                async with asyncio.timeout(30):
+                    await running.committer.until_submitted(1)
+                rejected, *others = [call("M-2", "REJECTED"), call("M-3"), call("M-4", "M-5")]
+                async with asyncio.timeout(30):
+                    await running.committer.until_submitted(6)
+                await blocker.rollback()
+            accepted = [(await answer).summary.accepted_count for answer in (first, *others)]
+            with pytest.raises(grpc.aio.AioRpcError) as raised:
+                await rejected
+    finally:
+        await running.stop(0)
+    assert accepted == [1, 1, 2]
+    assert raised.value.code() == grpc.StatusCode.INTERNAL
+    assert "trigger" not in (raised.value.details() or "")  # the database's words stay in the log
+    # The rejected call's other reading shared its transaction: not stored, as its answer said.
+    assert sorted(row[0] for row in await meter_history(url)) == ["M-1", "M-3", "M-4", "M-5"]

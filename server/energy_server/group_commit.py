@@ -13,7 +13,9 @@ next. So:
   transactions of this service never touch the same device's rows (no lock
   waits between lanes, no deadlocks);
 * the number of open transactions is the number of lanes, however many calls
-  arrive.
+  arrive;
+* a batch the database rejects is committed again call by call, so one
+  call's readings never fail another's.
 
 Load is bounded too: when more readings wait than `max_pending_readings`,
 `write()` refuses at once with Overloaded instead of queueing without end.
@@ -29,7 +31,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from energy_server.domain import MeterValues, Outcome, ValidReading
-from energy_server.errors import DatabaseUnavailable, Overloaded
+from energy_server.errors import DatabaseUnavailable, Overloaded, StorageFailure
 from energy_server.metrics import ServerMetrics
 from energy_server.repository import ReadingRepository
 
@@ -94,10 +96,8 @@ class GroupCommitter:
             task.cancel()
         await asyncio.gather(*self._writers, return_exceptions=True)
         for lane in self._lanes:
-            while lane.queue:
-                part = lane.queue.popleft()
-                if not part.done.done():
-                    part.done.set_exception(DatabaseUnavailable("the server is shutting down"))
+            self._fail(list(lane.queue), DatabaseUnavailable("the server is shutting down"))
+            lane.queue.clear()
 
     @property
     def writer_count(self) -> int:
@@ -198,17 +198,32 @@ class GroupCommitter:
             await self._commit(self._take_batch(lane), shard)
             last_commit_end = loop.time()
 
+    @staticmethod
+    def _fail(batch: list[_Part], error: Exception) -> None:
+        for part in batch:
+            if not part.done.done():
+                part.done.set_exception(error)
+
     async def _commit(self, batch: list[_Part], shard: int) -> None:
         readings = [reading for part in batch for reading in part.readings]
         started = time.perf_counter()
         try:
             # A lane's transactions never overlap: it has a fleet-rollup shard of its own.
             outcomes = await self._repository.store_readings(readings, shard)
+        except StorageFailure as error:
+            self._metrics.record_failed_commit()
+            if len(batch) == 1:
+                self._fail(batch, error)
+                return
+            # The database rejected something in the shared transaction, which
+            # rolled back whole: commit each call's readings alone, in arrival
+            # order, so that a rejection fails only the call that brought it.
+            for part in batch:
+                await self._commit([part], shard)
+            return
         except Exception as error:  # every waiter must hear of the failure
             self._metrics.record_failed_commit()
-            for part in batch:
-                if not part.done.done():
-                    part.done.set_exception(error)
+            self._fail(batch, error)
             return
         self._metrics.record_commit(outcomes, time.perf_counter() - started)
         start = 0
