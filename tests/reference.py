@@ -44,12 +44,23 @@ def aggregate(rows: Iterable[Row], fields: tuple[str, ...]) -> Expected:
     rows = list(rows)
     return Expected(
         reading_count=len(rows),
-        sums={f: math.fsum(r.values[f] for r in rows) for f in fields},
+        sums={f: total(r.values[f] for r in rows) for f in fields},
         mins={f: min((r.values[f] for r in rows), default=None) for f in fields},
         maxs={f: max((r.values[f] for r in rows), default=None) for f in fields},
         first=min((r.ts for r in rows), default=None),
         last=max((r.ts for r in rows), default=None),
     )
+
+
+def total(values: Iterable[float]) -> float:
+    """The exact sum, rounded once; +inf beyond the largest float, as IEEE addition gives.
+
+    Values are never negative here, so an overflow on the way means the total overflows.
+    """
+    try:
+        return math.fsum(values)
+    except OverflowError:
+        return math.inf
 
 
 def in_window(

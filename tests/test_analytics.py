@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -132,6 +133,37 @@ async def test_more_dc_than_ac_gives_a_ratio_above_one(ingest: Ingest, analytics
         ingest, "unary", [meter("M", now - HOUR, 50.0), vehicle("V", now - HOUR, kwh_delivered_dc=60.0)]
     )
     assert (await performance(analytics, "V")).efficiency_ratio == pytest.approx(1.2)
+
+
+async def test_totals_beyond_the_largest_double_are_infinite_not_an_error(
+    ingest: Ingest, analytics: Analytics
+) -> None:
+    # DESIGN.md bounds energies below by 0 only: two valid readings can overflow a double.
+    huge = 1.7e308
+    first = BASE_TIME + timedelta(seconds=10)
+    minute = timedelta(minutes=1)
+    readings = [meter("M-1", first + i * minute, kwh_consumed_ac=huge) for i in range(2)]
+    readings += [meter("M-2", first, kwh_consumed_ac=huge)]
+    readings += [vehicle("V-1", first + i * minute, kwh_delivered_dc=huge) for i in range(2)]
+    outcomes = await send(ingest, "unary", readings)  # one transaction: every rollup row overflows
+    assert outcomes.accepted == len(readings)
+    await link(analytics, "V-1", "M-1")
+    # Whole hours and minutes (rollups), then a start cutting into them (raw history at the edge).
+    for start in (BASE_TIME, BASE_TIME + timedelta(seconds=5)):
+        span = window(start, start + HOUR)
+        result = await performance(analytics, "V-1", span)
+        assert (result.ac_consumed_kwh, result.dc_delivered_kwh) == (math.inf, math.inf)
+        assert not result.HasField("efficiency_ratio")  # inf / inf: undefined
+        anomalies = await analytics.ListEfficiencyAnomalies(
+            analytics_pb2.ListEfficiencyAnomaliesRequest(window=span)
+        )
+        assert [a.vehicle_id for a in anomalies.anomalies] == []
+        stats = await analytics.GetMeterStats(analytics_pb2.GetMeterStatsRequest(meter_id="M-2", window=span))
+        assert stats.aggregate.kwh_consumed_ac.sum == huge
+        summary = await analytics.GetMeterFleetSummary(analytics_pb2.GetMeterFleetSummaryRequest(window=span))
+        assert summary.aggregate.kwh_consumed_ac.sum == math.inf
+        assert summary.aggregate.kwh_consumed_ac.max == huge
+        assert summary.aggregate.voltage.sum == pytest.approx(3 * 230.4)
 
 
 async def test_readings_outside_the_default_window_are_excluded(ingest: Ingest, analytics: Analytics) -> None:
@@ -397,12 +429,14 @@ _moments = st.builds(
     st.integers(0, 59),
 )
 _value = st.floats(min_value=0, max_value=100, allow_nan=False).map(lambda v: round(v, 3))
+# Valid energies have no upper bound: two of these overflow a double, one plus small values does not.
+_energy = st.one_of(_value, _value, _value, st.sampled_from([1e308, 1.7e308]))
 _rows = st.one_of(
     st.builds(
         lambda d, at, kwh, volts: Row("meter", f"M-{d}", at, {"kwh_consumed_ac": kwh, "voltage": volts}),
         _devices,
         _moments,
-        _value,
+        _energy,
         _value,
     ),
     st.builds(
@@ -412,7 +446,7 @@ _rows = st.one_of(
         _devices,
         _moments,
         _value,
-        _value,
+        _energy,
         _value,
     ),
 )
@@ -521,7 +555,9 @@ async def test_rollup_answers_equal_raw_answers_equal_the_reference(
                 ac.reading_count,
                 dc.reading_count,
             )
-            assert result.HasField("efficiency_ratio") == (ac.sums["kwh_consumed_ac"] != 0)
+            ac_kwh, dc_kwh = ac.sums["kwh_consumed_ac"], dc.sums["kwh_delivered_dc"]
+            defined = ac_kwh != 0 and not (math.isinf(ac_kwh) and math.isinf(dc_kwh))
+            assert result.HasField("efficiency_ratio") == defined
             assert result.HasField("avg_battery_temp_celsius") == (dc.reading_count > 0)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 from typing import Any
 
@@ -49,7 +50,8 @@ class AnalyticsServicer(analytics_pb2_grpc.AnalyticsServiceServicer):
             meter_reading_count=ac.reading_count,
             vehicle_reading_count=dc.reading_count,
         )
-        if ac_kwh != 0:
+        # Undefined, so unset: no AC, or both totals beyond the largest double (inf / inf).
+        if ac_kwh != 0 and not (math.isinf(ac_kwh) and math.isinf(dc_kwh)):
             response.efficiency_ratio = dc_kwh / ac_kwh
         if dc.reading_count:
             response.avg_battery_temp_celsius = dc.fields["battery_temp"].sum / dc.reading_count

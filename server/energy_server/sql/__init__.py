@@ -4,7 +4,15 @@ from typing import Final
 
 from psycopg import sql
 
-__all__ = ["STATISTICS", "rendered", "statistic_columns"]
+__all__ = [
+    "STATISTICS",
+    "combined_statistic",
+    "rendered",
+    "saturating_add",
+    "saturating_sum",
+    "statistic_columns",
+    "statistic_of",
+]
 
 # What a rollup row keeps of each field, in column order.
 STATISTICS: Final = ("sum", "min", "max")
@@ -13,6 +21,51 @@ STATISTICS: Final = ("sum", "min", "max")
 def statistic_columns(fields: tuple[str, ...]) -> list[str]:
     """A rollup table's statistic columns: `<field>_sum`, `_min`, `_max` for each field."""
     return [f"{field}_{statistic}" for field in fields for statistic in STATISTICS]
+
+
+# Below this a value goes to the built-in sum(): no fewer than 1.7e18 of them overflow.
+_LARGE: Final = sql.SQL("float8 '1e290'")
+
+
+def saturating_add(total: sql.Composable, amount: sql.Composable) -> sql.Composed:
+    """`total + amount`, +Infinity where that overflows float8 (migration 0004 says why).
+
+    NULL stands for "no rows", as sum() has it: NULL plus x is x. Inline
+    rather than a call of the migration's function, so that the rollup
+    upsert pays a comparison per row, not a PL/pgSQL call.
+    """
+    return sql.SQL(
+        "CASE WHEN {total} IS NULL THEN {amount} WHEN {amount} IS NULL THEN {total}"
+        " WHEN {total} > float8 '1.7976931348623157e308' - {amount} THEN float8 'Infinity'"
+        " ELSE {total} + {amount} END"
+    ).format(total=total, amount=amount)
+
+
+def saturating_sum(column: sql.Composable) -> sql.Composed:
+    """sum(column) that saturates at +Infinity instead of failing with an overflow.
+
+    Values below 1e290 go to the built-in sum(); only larger ones pay the
+    PL/pgSQL aggregate of migration 0004.
+    """
+    return saturating_add(
+        sql.SQL("sum({0}) FILTER (WHERE {0} < {large})").format(column, large=_LARGE),
+        sql.SQL("saturating_sum({0}) FILTER (WHERE {0} >= {large})").format(column, large=_LARGE),
+    )
+
+
+def statistic_of(statistic: str, column: sql.Composable) -> sql.Composed:
+    """The aggregate computing `statistic` over rows of `column` (raw values or partial statistics)."""
+    if statistic == "sum":
+        return saturating_sum(column)
+    return sql.SQL("{}({})").format(sql.SQL(statistic), column)
+
+
+def combined_statistic(statistic: str, left: sql.Composable, right: sql.Composable) -> sql.Composed:
+    """Two partial values of `statistic` combined into one (adding rollups is associative)."""
+    if statistic == "sum":
+        return saturating_add(left, right)
+    combine = {"min": "least", "max": "greatest"}[statistic]
+    return sql.SQL("{}({}, {})").format(sql.SQL(combine), left, right)
 
 
 def rendered(statement: sql.Composable) -> bytes:

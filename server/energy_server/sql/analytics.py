@@ -21,7 +21,7 @@ from typing import Final
 
 from psycopg import sql
 
-from energy_server.sql import STATISTICS, rendered, statistic_columns
+from energy_server.sql import STATISTICS, rendered, saturating_sum, statistic_columns, statistic_of
 
 __all__ = [
     "METER",
@@ -161,14 +161,21 @@ def _aggregates(fields: tuple[str, ...]) -> sql.Composable:
         [
             sql.SQL("coalesce(sum(reading_count), 0)::int8"),
             *(
-                sql.SQL("coalesce(sum({}), 0), min({}), max({})").format(
-                    sql.Identifier(f"{f}_sum"), sql.Identifier(f"{f}_min"), sql.Identifier(f"{f}_max")
-                )
-                for f in fields
+                sql.SQL("coalesce({}, 0)").format(aggregate) if statistic == "sum" else aggregate
+                for statistic, _, aggregate in _statistics_of_parts(fields)
             ),
             sql.SQL("min(first_ts), max(last_ts)"),
         ]
     )
+
+
+def _statistics_of_parts(fields: tuple[str, ...]) -> list[tuple[str, str, sql.Composed]]:
+    """(statistic, column, its aggregate over parts) for each `<field>_sum/_min/_max`."""
+    return [
+        (statistic, f"{f}_{statistic}", statistic_of(statistic, sql.Identifier(f"{f}_{statistic}")))
+        for f in fields
+        for statistic in STATISTICS
+    ]
 
 
 def _per_device(fields: tuple[str, ...]) -> sql.Composed:
@@ -181,10 +188,8 @@ def _per_device(fields: tuple[str, ...]) -> sql.Composed:
         [
             sql.SQL("sum(reading_count) AS reading_count"),
             *(
-                sql.SQL("sum({0}) AS {0}, min({1}) AS {1}, max({2}) AS {2}").format(
-                    sql.Identifier(f"{f}_sum"), sql.Identifier(f"{f}_min"), sql.Identifier(f"{f}_max")
-                )
-                for f in fields
+                sql.SQL("{} AS {}").format(aggregate, sql.Identifier(column))
+                for _, column, aggregate in _statistics_of_parts(fields)
             ),
             sql.SQL("min(first_ts) AS first_ts, max(last_ts) AS last_ts"),
         ]
@@ -263,13 +268,14 @@ LIMIT %(limit)s
 """
 
 # Efficiency per linked vehicle with AC energy in the window, outside
-# [threshold, 1], worst first. Vehicles without DC readings have efficiency 0.
+# [threshold, 1], worst first. Vehicles without DC readings have efficiency 0;
+# one whose AC and DC sums are both +Infinity has none ('NaN') and is not listed.
 SELECT_ANOMALIES: Final = rendered(
     sql.SQL(
         """
 WITH {meter_parts}, {vehicle_parts},
-ac AS (SELECT device_id AS meter_id, sum(kwh_consumed_ac_sum) AS kwh FROM meter_parts GROUP BY 1),
-dc AS (SELECT device_id AS vehicle_id, sum(kwh_delivered_dc_sum) AS kwh FROM vehicle_parts GROUP BY 1),
+ac AS (SELECT device_id AS meter_id, {ac_kwh} AS kwh FROM meter_parts GROUP BY 1),
+dc AS (SELECT device_id AS vehicle_id, {dc_kwh} AS kwh FROM vehicle_parts GROUP BY 1),
 rated AS (
     SELECT l.vehicle_id, l.meter_id, ac.kwh AS ac_kwh, coalesce(dc.kwh, 0) AS dc_kwh,
            coalesce(dc.kwh, 0) / ac.kwh AS ratio
@@ -281,12 +287,14 @@ rated AS (
 SELECT vehicle_id, meter_id, ac_kwh, dc_kwh, ratio,
        greatest(%(threshold)s - ratio, ratio - 1) AS deviation
 FROM rated
-WHERE ratio < %(threshold)s OR ratio > 1
+WHERE (ratio < %(threshold)s OR ratio > 1) AND ratio <> 'NaN'
 ORDER BY deviation DESC, vehicle_id
 LIMIT %(limit)s OFFSET %(offset)s
 """
     ).format(
         meter_parts=_parts_cte("meter_parts", "meter", "meter_id", _METER_FIELDS, one_device=None),
         vehicle_parts=_parts_cte("vehicle_parts", "vehicle", "vehicle_id", _VEHICLE_FIELDS, one_device=None),
+        ac_kwh=saturating_sum(sql.Identifier("kwh_consumed_ac_sum")),
+        dc_kwh=saturating_sum(sql.Identifier("kwh_delivered_dc_sum")),
     )
 )

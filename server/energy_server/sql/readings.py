@@ -29,7 +29,7 @@ from typing import Final
 
 from psycopg import sql
 
-from energy_server.sql import STATISTICS, rendered, statistic_columns
+from energy_server.sql import STATISTICS, combined_statistic, rendered, statistic_columns, statistic_of
 
 __all__ = [
     "METER_FIELDS",
@@ -88,21 +88,18 @@ def _rollup_upsert(
     """
     key_names = [name for name, _ in keys]
     columns = [*key_names, "reading_count", *statistic_columns(fields), "first_ts", "last_ts"]
-    statistics = [
-        sql.SQL("{}({})").format(sql.SQL(statistic), sql.Identifier(f))
-        for f in fields
-        for statistic in STATISTICS
-    ]
-    merge = {
-        "sum": "h.{0} + EXCLUDED.{0}",
-        "min": "least(h.{0}, EXCLUDED.{0})",
-        "max": "greatest(h.{0}, EXCLUDED.{0})",
-    }
+    statistics = [statistic_of(statistic, sql.Identifier(f)) for f in fields for statistic in STATISTICS]
     updates: list[sql.Composable] = [sql.SQL("reading_count = h.reading_count + EXCLUDED.reading_count")]
     updates += [
-        sql.SQL("{0} = " + merge[statistic]).format(sql.Identifier(f"{f}_{statistic}"))
+        sql.SQL("{} = {}").format(
+            column,
+            combined_statistic(
+                statistic, sql.SQL("h.{}").format(column), sql.SQL("EXCLUDED.{}").format(column)
+            ),
+        )
         for f in fields
         for statistic in STATISTICS
+        for column in [sql.Identifier(f"{f}_{statistic}")]
     ]
     updates += [
         sql.SQL("first_ts = least(h.first_ts, EXCLUDED.first_ts)"),
