@@ -144,6 +144,8 @@ class ReadingRepository(_PooledRepository):
                     for statement, count, columns in statements
                     if count
                 ]
+                # COMMIT goes in the same pipeline: one round trip for the whole transaction.
+                await connection.commit()
             # Only readings that were not plainly accepted come back.
             for cursor in cursors:
                 for position, outcome in await cursor.fetchall():
