@@ -17,10 +17,11 @@ from hypothesis import strategies as st
 from psycopg import sql
 
 from energy.v1 import analytics_pb2, reading_pb2
+from energy_server.app import create_server
 from energy_server.domain import DeviceKind, Window
 from energy_server.repository import AnalyticsRepository, ReadingRepository, _ranges
 from energy_server.sql import analytics as analytics_sql
-from tests.conftest import TABLES
+from tests.conftest import TABLES, settings_for_tests
 from tests.reference import (
     METER_FIELDS,
     VEHICLE_FIELDS,
@@ -32,7 +33,7 @@ from tests.reference import (
     in_window,
     stored,
 )
-from tests.support import BASE_TIME, bad_request, meter, send, timestamp, vehicle
+from tests.support import BASE_TIME, bad_request, fetch, meter, send, timestamp, vehicle
 
 if TYPE_CHECKING:
     from energy.v1.analytics_pb2_grpc import AnalyticsServiceAsyncStub as Analytics
@@ -653,3 +654,21 @@ async def test_no_query_sequentially_scans_a_history_table(database_url: str) ->
 
 def _window_params(span: Window) -> dict[str, datetime]:
     return _ranges(span, timedelta(hours=1))
+
+
+async def test_every_analytics_connection_is_warmed_up_before_it_is_lent(
+    database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    running = await create_server(settings_for_tests(pool_min_size=3), database_url)
+    try:
+        # An idle backend shows the last statement it ran: the warm-up's last, for each
+        # connection the read pool opened, before any call borrowed one.
+        idle = await fetch(
+            database_url,
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND state = 'idle'"
+            " AND query LIKE '%vehicle_fleet_minutely%'",
+        )
+    finally:
+        await running.stop(0)
+    assert idle == [(3,)]
+    assert not [r for r in caplog.records if "warm up" in r.getMessage()]  # every statement ran

@@ -13,6 +13,7 @@ import logging
 import signal
 import time
 import weakref
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,7 +38,7 @@ from energy_server.group_commit import GroupCommitter
 from energy_server.health import DatabaseHealth
 from energy_server.metrics import MetricsExporter, MetricsSnapshot, ServerMetrics, pool_snapshot
 from energy_server.migrate import apply_migrations
-from energy_server.repository import AnalyticsRepository, DatabaseProbe, ReadingRepository
+from energy_server.repository import AnalyticsRepository, DatabaseProbe, ReadingRepository, warm_up_reads
 from energy_server.servicers.analytics import AnalyticsServicer
 from energy_server.servicers.ingest import IngestLimits, IngestServicer
 from energy_server.servicers.metrics import MetricsServicer
@@ -119,11 +120,13 @@ def _pool(
     settings: Settings,
     *,
     autocommit: bool = False,
+    configure: Callable[[psycopg.AsyncConnection[Any]], Awaitable[None]] | None = None,
 ) -> psycopg_pool.AsyncConnectionPool[Any]:
     idle_check = _IdleConnectionCheck(_IDLE_BEFORE_CHECK_S)
     return psycopg_pool.AsyncConnectionPool(
         database_url,
         kwargs={"autocommit": autocommit},
+        configure=configure,
         min_size=min_size,
         max_size=max_size,
         timeout=settings.pool_timeout_s,
@@ -152,6 +155,7 @@ async def create_server(settings: Settings, database_url: str) -> RunningServer:
         settings.pool_max_size,
         settings,
         autocommit=True,
+        configure=warm_up_reads,
     )
     for pool in (ingest_pool, read_pool):
         await pool.open(wait=True, timeout=settings.pool_timeout_s)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -32,7 +33,9 @@ from energy_server.errors import DatabaseUnavailable, NotFound, from_database_er
 from energy_server.sql import analytics as analytics_sql
 from energy_server.sql import readings as sql
 
-__all__ = ["AnalyticsRepository", "ReadingRepository"]
+__all__ = ["AnalyticsRepository", "ReadingRepository", "warm_up_reads"]
+
+_log = logging.getLogger(__name__)
 
 
 class _PooledRepository:
@@ -379,3 +382,37 @@ class AnalyticsRepository(_PooledRepository):
             {"threshold": threshold, "offset": offset, "limit": limit, **_ranges(window, self._hours)},
         )
         return [EfficiencyAnomaly(*row) for row in rows]
+
+
+# Far in the future, with whole hours and minutes and edges: every part of
+# every statement runs, and finds nothing.
+_WARM_UP_WINDOW = Window(datetime(9999, 1, 1, 0, 30, tzinfo=UTC), datetime(9999, 1, 1, 2, 30, tzinfo=UTC))
+
+
+async def warm_up_reads(connection: psycopg.AsyncConnection[Any]) -> None:
+    """Run the per-call reads once on a new connection, over a window without data.
+
+    A new PostgreSQL backend plans its first statements against cold catalog
+    caches: the first GetVehiclePerformance on each fresh connection took
+    9-10 ms against 3.5 ms after (measured). The read pool runs this on each
+    connection it opens, before lending it, so that callers never pay it.
+    A failure only costs the warmth: the connection is lent all the same.
+    """
+    hours, minutes = _ranges(_WARM_UP_WINDOW, _HOUR), _ranges(_WARM_UP_WINDOW, _MINUTE)
+    try:
+        async with connection.pipeline():
+            await connection.execute(analytics_sql.SELECT_VEHICLE_LINK, {"vehicle_id": ""})
+            await connection.execute(
+                analytics_sql.METER.select_linked_meter_aggregate, {"vehicle_id": "", **hours}
+            )
+            for table in _TABLES.values():
+                await connection.execute(table.select_current, {"device_id": ""})
+                await connection.execute(table.select_device_aggregate, {"device_id": "", **hours})
+                await connection.execute(
+                    table.select_time_series, {"device_id": "", "bucket": _HOUR, **hours}
+                )
+                await connection.execute(table.select_fleet_aggregate, minutes)
+    except psycopg.OperationalError:
+        raise  # a broken connection: the pool drops it and connects again
+    except psycopg.Error as error:
+        _log.warning("could not warm up a new analytics connection: %s", error)
