@@ -33,7 +33,7 @@ from tests.reference import (
     in_window,
     stored,
 )
-from tests.support import BASE_TIME, bad_request, fetch, meter, send, timestamp, vehicle
+from tests.support import BASE_TIME, bad_request, meter, send, timestamp, vehicle
 
 if TYPE_CHECKING:
     from energy.v1.analytics_pb2_grpc import AnalyticsServiceAsyncStub as Analytics
@@ -659,16 +659,19 @@ def _window_params(span: Window) -> dict[str, datetime]:
 async def test_every_analytics_connection_is_warmed_up_before_it_is_lent(
     database_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    running = await create_server(settings_for_tests(pool_min_size=3), database_url)
-    try:
-        # An idle backend shows the last statement it ran: the warm-up's last, for each
-        # connection the read pool opened, before any call borrowed one.
-        idle = await fetch(
-            database_url,
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND state = 'idle'"
-            " AND query LIKE '%vehicle_fleet_minutely%'",
-        )
-    finally:
-        await running.stop(0)
-    assert idle == [(3,)]
+    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as observer:
+        before = await (await observer.execute("SELECT clock_timestamp()")).fetchone()
+        running = await create_server(settings_for_tests(pool_min_size=3), database_url)
+        try:
+            # An idle backend shows the last statement it ran: the warm-up's last, for
+            # each connection the read pool opened, before any call borrowed one.
+            cursor = await observer.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND backend_start >= %s AND state = 'idle' AND query LIKE '%%vehicle_fleet_minutely%%'",
+                before,
+            )
+            warmed = await cursor.fetchone()
+        finally:
+            await running.stop(0)
+    assert warmed == (3,)
     assert not [r for r in caplog.records if "warm up" in r.getMessage()]  # every statement ran
