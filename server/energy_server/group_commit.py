@@ -250,20 +250,16 @@ class GroupCommitter:
         try:
             # A lane's transactions never overlap: it has a fleet-rollup shard of its own.
             outcomes = await self._repository.store_readings(readings, shard)
-        except StorageFailure as error:
-            self._metrics.record_failed_commit()
-            if len(batch) == 1:
-                self._fail(batch, error)
-                return
-            # The database rejected something in the shared transaction, which
-            # rolled back whole: commit each call's readings alone, in arrival
-            # order, so that a rejection fails only the call that brought it.
-            for part in batch:
-                await self._commit([part], shard)
-            return
         except Exception as error:  # every waiter must hear of the failure
             self._metrics.record_failed_commit()
-            self._fail(batch, error)
+            if isinstance(error, StorageFailure) and len(batch) > 1:
+                # The database rejected something in the shared transaction, which
+                # rolled back whole: commit each call's readings alone, in arrival
+                # order, so that a rejection fails only the call that brought it.
+                for part in batch:
+                    await self._commit([part], shard)
+            else:
+                self._fail(batch, error)
             return
         self._metrics.record_commit(outcomes, time.perf_counter() - started)
         start = 0
