@@ -43,12 +43,15 @@ class BatchedLogHandler(logging.StreamHandler[TextIO]):
             self.flush()
 
     def flush(self) -> None:
-        with self.lock or _NO_LOCK:
+        self.acquire()
+        try:
             if self._lines:
                 self._lines.append("")
                 self.stream.write("\n".join(self._lines))
                 self._lines.clear()
             super().flush()
+        finally:
+            self.release()
 
     def close(self) -> None:
         self._closing.set()
@@ -58,9 +61,6 @@ class BatchedLogHandler(logging.StreamHandler[TextIO]):
     def _flush_periodically(self) -> None:
         while not self._closing.wait(self._interval_s):
             self.flush()
-
-
-_NO_LOCK = threading.RLock()
 
 
 def configure_logging(level: str) -> None:
