@@ -13,6 +13,7 @@ STAMP := $(VENV)/.installed
 TOOLS := $(CURDIR)/.tools/bin
 export PATH := $(TOOLS):$(PATH)
 PROTOS := $(wildcard protos/energy/v1/*.proto)
+DESCRIPTORS := client/energy/v1/descriptors.binpb
 GRPCURL_VERSION := v1.9.4
 GHZ_VERSION := v0.120.0
 # Where `make ghz` sends its load, and for how long per profile.
@@ -66,22 +67,27 @@ test-faults: $(STAMP) tools ## the fault suite: kill -9, PostgreSQL restarts, ov
 lint: $(STAMP) ## ruff, ruff format --check, mypy --strict, buf lint
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy server client/energy tests bench
+	$(BIN)/mypy server client/energy tests bench scripts
 	$(BIN)/buf lint
 
 fmt: $(STAMP) ## format hand-written Python
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-gen: $(STAMP) ## regenerate client/energy/v1 from protos/
-	rm -f client/energy/v1/*_pb2*.py client/energy/v1/*_pb2*.pyi
+gen: $(STAMP) ## regenerate client/energy/v1 and docs/api.md from protos/
+	rm -f client/energy/v1/*_pb2*.py client/energy/v1/*_pb2*.pyi client/energy/v1/*.proto $(DESCRIPTORS)
 	$(PY) -m grpc_tools.protoc -Iprotos \
 		--python_out=client --pyi_out=client --grpc_python_out=client \
 		--plugin=protoc-gen-mypy_grpc=$(BIN)/protoc-gen-mypy_grpc --mypy_grpc_out=quiet:client \
 		$(PROTOS)
+	@# With comments (source info), for server reflection and the API reference.
+	$(PY) -m grpc_tools.protoc -Iprotos --include_source_info --descriptor_set_out=$(DESCRIPTORS) $(PROTOS)
+	@# The contract ships inside the client distribution, where protoc, grpcurl and ghz can find it.
+	cp $(PROTOS) client/energy/v1/
+	$(PY) scripts/api_reference.py $(DESCRIPTORS) docs/api.md
 
 check-gen: gen ## fail when the committed generated code is not what `make gen` writes
-	@git add -N client/energy/v1 && git diff --exit-code --stat -- client/energy/v1 \
+	@git add -N client/energy/v1 docs/api.md && git diff --exit-code --stat -- client/energy/v1 docs/api.md \
 		|| { echo "generated code is stale: run 'make gen' and commit" >&2; exit 1; }
 
 ghz: $(STAMP) $(TOOLS)/ghz ## run the ghz profiles (bench/ghz) against a running server at ENERGY_TARGET
