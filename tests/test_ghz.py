@@ -1,10 +1,13 @@
-"""The ghz profiles of bench/ghz run against a real server with zero errors (as `make ghz` runs them)."""
+"""The ghz profiles of bench/ghz run against a real server with zero errors (as `make ghz` runs them),
+learning the contract from the server's reflection alone (as a user's ghz does) and from protos/."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import sys
+
+import pytest
 
 from energy_server.app import RunningServer
 from tests.conftest import REPO_ROOT
@@ -17,8 +20,9 @@ READINGS_PER_CALL = {
 }
 
 
+@pytest.mark.parametrize("source", ["reflection", "proto"])
 async def test_every_ghz_profile_runs_without_errors_and_the_server_counts_each_reading(
-    server: RunningServer,
+    server: RunningServer, source: str
 ) -> None:
     process = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -27,6 +31,8 @@ async def test_every_ghz_profile_runs_without_errors_and_the_server_counts_each_
         f"127.0.0.1:{server.port}",
         "--duration",
         "1s",
+        "--source",
+        source,
         "--json",
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,

@@ -6,6 +6,10 @@ readings by outcome and readings stored per second. Every message differs:
 the profiles' data templates put ghz's worker id into device ids and the
 current time, to the microsecond, into timestamps.
 
+The profiles name no proto files: ghz learns the contract through the
+server's reflection, as a user's ghz would. `--source proto` gives it the
+files of protos/ instead (for a server with reflection off).
+
 Exit status 1 when any call of any profile failed.
 """
 
@@ -45,7 +49,15 @@ async def _link_performance_vehicles(client: EnergyClient) -> None:
         await client.link_vehicle(f"VEH-{number:05d}", f"METER-{number:05d}")
 
 
-def run_profile(ghz: str, profile: str, target: str, duration: str) -> dict[str, Any]:
+def _proto_of(profile: str) -> str:
+    call = json.loads((HERE / f"{profile}.json").read_text(encoding="utf-8"))["call"]
+    service = call.split(".")[2]
+    return str(REPO / "protos" / "energy" / "v1" / f"{service.removesuffix('Service').lower()}.proto")
+
+
+def run_profile(
+    ghz: str, profile: str, target: str, duration: str, source: str = "reflection"
+) -> dict[str, Any]:
     command = [
         ghz,
         "--config",
@@ -56,7 +68,8 @@ def run_profile(ghz: str, profile: str, target: str, duration: str) -> dict[str,
         "json",
         target,
     ]
-    # Proto paths in the profiles are relative to the repository root.
+    if source == "proto":
+        command[1:1] = ["--proto", _proto_of(profile), "--import-paths", str(REPO / "protos")]
     result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, check=False)
     if result.returncode != 0 and not result.stdout.strip():
         raise RuntimeError(f"ghz failed on {profile}: {result.stderr.strip()}")
@@ -78,6 +91,12 @@ def main() -> int:
     parser.add_argument("--duration", default="10s", help="per profile, in ghz's units (default 10s)")
     parser.add_argument("--profile", action="append", choices=PROFILES, help="run only these (repeatable)")
     parser.add_argument("--ghz", help="path of the ghz binary")
+    parser.add_argument(
+        "--source",
+        choices=("reflection", "proto"),
+        default="reflection",
+        help="where ghz learns the contract: the server's reflection (default) or protos/",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object with every result")
     args = parser.parse_args()
     ghz = _ghz_binary(args.ghz)
@@ -87,7 +106,7 @@ def main() -> int:
         client.run(_link_performance_vehicles)
         for profile in args.profile or PROFILES:
             before = _counts(client)
-            report = run_profile(ghz, profile, args.target, args.duration)
+            report = run_profile(ghz, profile, args.target, args.duration, args.source)
             after = _counts(client)
             counted = {name: after[name] - before[name] for name in OUTCOMES}
             seconds = report["total"] / 1e9
@@ -106,7 +125,11 @@ def main() -> int:
                 }
             )
     if args.json:
-        print(json.dumps({"target": args.target, "duration": args.duration, "results": results}))
+        print(
+            json.dumps(
+                {"target": args.target, "duration": args.duration, "source": args.source, "results": results}
+            )
+        )
     else:
         for r in results:
             server = "  ".join(f"{name} {count:,}" for name, count in r["server_readings"].items())

@@ -21,8 +21,7 @@ import grpc
 import psycopg
 import psycopg_pool
 from grpc import aio
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from energy.v1 import (
     analytics_pb2,
@@ -35,9 +34,10 @@ from energy.v1 import (
 from energy_server.auth import Authorizer, load_tokens
 from energy_server.call_boundary import CallBoundary
 from energy_server.group_commit import GroupCommitter
-from energy_server.health import DatabaseHealth
+from energy_server.health import DatabaseHealth, HealthServicer
 from energy_server.metrics import MetricsExporter, MetricsSnapshot, ServerMetrics, pool_snapshot
 from energy_server.migrate import apply_migrations
+from energy_server.reflection import REFLECTION_SERVICES, add_reflection_to_server
 from energy_server.repository import AnalyticsRepository, DatabaseProbe, ReadingRepository, warm_up_reads
 from energy_server.servicers.analytics import AnalyticsServicer
 from energy_server.servicers.ingest import IngestLimits, IngestServicer
@@ -51,6 +51,9 @@ _log = logging.getLogger(__name__)
 INGEST_SERVICE = ingest_pb2.DESCRIPTOR.services_by_name["IngestService"].full_name
 ANALYTICS_SERVICE = analytics_pb2.DESCRIPTOR.services_by_name["AnalyticsService"].full_name
 METRICS_SERVICE = metrics_pb2.DESCRIPTOR.services_by_name["MetricsService"].full_name
+HEALTH_SERVICE = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
+# Their health follows the database's; the health and reflection services need none.
+DATABASE_SERVICES = (INGEST_SERVICE, ANALYTICS_SERVICE, METRICS_SERVICE)
 
 
 @dataclass(slots=True)
@@ -159,11 +162,14 @@ async def create_server(settings: Settings, database_url: str) -> RunningServer:
     )
     for pool in (ingest_pool, read_pool):
         await pool.open(wait=True, timeout=settings.pool_timeout_s)
-    health_servicer = health.aio.HealthServicer()
+    health_servicer = HealthServicer()
+    # Services that need no database are SERVING until shutdown; the probe sets the others.
+    for name in (HEALTH_SERVICE, *(REFLECTION_SERVICES if settings.reflection else ())):
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     database_health = DatabaseHealth(
         DatabaseProbe(database_url, timeout_s=max(settings.health_probe_interval_s, 1.0)),
         health_servicer,
-        (INGEST_SERVICE, ANALYTICS_SERVICE),
+        DATABASE_SERVICES,
         settings.health_probe_interval_s,
         # Bound late: the repository itself asks health whether to fail fast.
         writes_ready=lambda pool_wait_s: readings.check_ready(pool_wait_s),
@@ -223,16 +229,7 @@ async def create_server(settings: Settings, database_url: str) -> RunningServer:
     metrics_pb2_grpc.add_MetricsServiceServicer_to_server(metrics_servicer, server)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     if settings.reflection:
-        reflection.enable_server_reflection(
-            (
-                INGEST_SERVICE,
-                ANALYTICS_SERVICE,
-                METRICS_SERVICE,
-                health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-                reflection.SERVICE_NAME,
-            ),
-            server,
-        )
+        add_reflection_to_server(server, (*DATABASE_SERVICES, HEALTH_SERVICE))
     address = f"{settings.host}:{settings.port}"
     port = (
         server.add_insecure_port(address)

@@ -13,17 +13,35 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
+from grpc import aio
 from grpc_health.v1 import health, health_pb2
 
 from energy_server.errors import DomainError
 from energy_server.repository import DatabaseProbe
 
-__all__ = ["DatabaseHealth"]
+__all__ = ["DatabaseHealth", "HealthServicer"]
 
 _log = logging.getLogger(__name__)
 _SERVING = health_pb2.HealthCheckResponse.SERVING
 _NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+# grpcio-health-checking ships no type stubs, so its servicer is Any to mypy.
+class HealthServicer(health.aio.HealthServicer):  # type: ignore[misc]
+    """The standard servicer with `List` too (grpcio-health-checking leaves it
+    unimplemented): every registered service name with its status."""
+
+    async def List(
+        self, request: health_pb2.HealthListRequest, context: aio.ServicerContext[Any, Any]
+    ) -> health_pb2.HealthListResponse:
+        return health_pb2.HealthListResponse(
+            statuses={
+                name: health_pb2.HealthCheckResponse(status=status)
+                for name, status in self._server_status.items()
+            }
+        )
 
 
 class DatabaseHealth:
