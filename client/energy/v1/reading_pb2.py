@@ -23,9 +23,10 @@ _sym_db = _symbol_database.Default()
 
 
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+from google.rpc import error_details_pb2 as google_dot_rpc_dot_error__details__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x65nergy/v1/reading.proto\x12\tenergy.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa3\x01\n\x0cMeterReading\x12\x10\n\x08meter_id\x18\x01 \x01(\t\x12\x1c\n\x0fkwh_consumed_ac\x18\x02 \x01(\x01H\x00\x88\x01\x01\x12\x14\n\x07voltage\x18\x03 \x01(\x01H\x01\x88\x01\x01\x12-\n\ttimestamp\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x12\n\x10_kwh_consumed_acB\n\n\x08_voltage\"\xcd\x01\n\x0eVehicleReading\x12\x12\n\nvehicle_id\x18\x01 \x01(\t\x12\x10\n\x03soc\x18\x02 \x01(\x01H\x00\x88\x01\x01\x12\x1d\n\x10kwh_delivered_dc\x18\x03 \x01(\x01H\x01\x88\x01\x01\x12\x19\n\x0c\x62\x61ttery_temp\x18\x04 \x01(\x01H\x02\x88\x01\x01\x12-\n\ttimestamp\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x06\n\x04_socB\x13\n\x11_kwh_delivered_dcB\x0f\n\r_battery_temp\"i\n\x07Reading\x12(\n\x05meter\x18\x01 \x01(\x0b\x32\x17.energy.v1.MeterReadingH\x00\x12,\n\x07vehicle\x18\x02 \x01(\x0b\x32\x19.energy.v1.VehicleReadingH\x00\x42\x06\n\x04kindB\x8b\x01\n\tenergy.v1B\x0cReadingProtoP\x01ZCgithub.com/energy-ingestion-engine/energy/gen/go/energy/v1;energyv1\xa2\x02\x03\x45XX\xaa\x02\tEnergy.V1\xca\x02\tEnergy\\V1\xea\x02\nEnergy::V1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x65nergy/v1/reading.proto\x12\tenergy.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1egoogle/rpc/error_details.proto\"\xa3\x01\n\x0cMeterReading\x12\x10\n\x08meter_id\x18\x01 \x01(\t\x12\x1c\n\x0fkwh_consumed_ac\x18\x02 \x01(\x01H\x00\x88\x01\x01\x12\x14\n\x07voltage\x18\x03 \x01(\x01H\x01\x88\x01\x01\x12-\n\ttimestamp\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x12\n\x10_kwh_consumed_acB\n\n\x08_voltage\"\xcd\x01\n\x0eVehicleReading\x12\x12\n\nvehicle_id\x18\x01 \x01(\t\x12\x10\n\x03soc\x18\x02 \x01(\x01H\x00\x88\x01\x01\x12\x1d\n\x10kwh_delivered_dc\x18\x03 \x01(\x01H\x01\x88\x01\x01\x12\x19\n\x0c\x62\x61ttery_temp\x18\x04 \x01(\x01H\x02\x88\x01\x01\x12-\n\ttimestamp\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x06\n\x04_socB\x13\n\x11_kwh_delivered_dcB\x0f\n\r_battery_temp\"i\n\x07Reading\x12(\n\x05meter\x18\x01 \x01(\x0b\x32\x17.energy.v1.MeterReadingH\x00\x12,\n\x07vehicle\x18\x02 \x01(\x0b\x32\x19.energy.v1.VehicleReadingH\x00\x42\x06\n\x04kind\"f\n\x0c\x45rrorDetails\x12+\n\x0b\x62\x61\x64_request\x18\x01 \x01(\x0b\x32\x16.google.rpc.BadRequest\x12)\n\nretry_info\x18\x02 \x01(\x0b\x32\x15.google.rpc.RetryInfoB\x8b\x01\n\tenergy.v1B\x0cReadingProtoP\x01ZCgithub.com/energy-ingestion-engine/energy/gen/go/energy/v1;energyv1\xa2\x02\x03\x45XX\xaa\x02\tEnergy.V1\xca\x02\tEnergy\\V1\xea\x02\nEnergy::V1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,10 +34,12 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'energy.v1.reading_pb2', _gl
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\tenergy.v1B\014ReadingProtoP\001ZCgithub.com/energy-ingestion-engine/energy/gen/go/energy/v1;energyv1\242\002\003EXX\252\002\tEnergy.V1\312\002\tEnergy\\V1\352\002\nEnergy::V1'
-  _globals['_METERREADING']._serialized_start=72
-  _globals['_METERREADING']._serialized_end=235
-  _globals['_VEHICLEREADING']._serialized_start=238
-  _globals['_VEHICLEREADING']._serialized_end=443
-  _globals['_READING']._serialized_start=445
-  _globals['_READING']._serialized_end=550
+  _globals['_METERREADING']._serialized_start=104
+  _globals['_METERREADING']._serialized_end=267
+  _globals['_VEHICLEREADING']._serialized_start=270
+  _globals['_VEHICLEREADING']._serialized_end=475
+  _globals['_READING']._serialized_start=477
+  _globals['_READING']._serialized_end=582
+  _globals['_ERRORDETAILS']._serialized_start=584
+  _globals['_ERRORDETAILS']._serialized_end=686
 # @@protoc_insertion_point(module_scope)

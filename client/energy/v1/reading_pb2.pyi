@@ -1,6 +1,7 @@
 import datetime
 
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.rpc import error_details_pb2 as _error_details_pb2
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Mapping as _Mapping
@@ -41,3 +42,11 @@ class Reading(_message.Message):
     meter: MeterReading
     vehicle: VehicleReading
     def __init__(self, meter: _Optional[_Union[MeterReading, _Mapping]] = ..., vehicle: _Optional[_Union[VehicleReading, _Mapping]] = ...) -> None: ...
+
+class ErrorDetails(_message.Message):
+    __slots__ = ("bad_request", "retry_info")
+    BAD_REQUEST_FIELD_NUMBER: _ClassVar[int]
+    RETRY_INFO_FIELD_NUMBER: _ClassVar[int]
+    bad_request: _error_details_pb2.BadRequest
+    retry_info: _error_details_pb2.RetryInfo
+    def __init__(self, bad_request: _Optional[_Union[_error_details_pb2.BadRequest, _Mapping]] = ..., retry_info: _Optional[_Union[_error_details_pb2.RetryInfo, _Mapping]] = ...) -> None: ...
