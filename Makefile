@@ -16,16 +16,23 @@ PROTOS := $(wildcard protos/energy/v1/*.proto)
 DESCRIPTORS := client/energy/v1/descriptors.binpb
 GRPCURL_VERSION := v1.9.4
 GHZ_VERSION := v0.120.0
+# Plugins of buf.gen.yaml (clients in other languages) and the grpcui web page.
+PROTOC_GEN_GO_VERSION := v1.36.12
+PROTOC_GEN_GO_GRPC_VERSION := v1.5.1
+PROTOC_GEN_ES_VERSION := 2.17.0
+TYPESCRIPT_VERSION := 5.9.3
 # Where `make ghz` sends its load, and for how long per profile.
 ENERGY_TARGET ?= localhost:50051
 GHZ_DURATION ?= 10s
+# Where ghz learns the contract: the server's reflection, or the files of protos/.
+GHZ_SOURCE ?= reflection
 # `make bench`: days of history (10,000 meters and 10,000 vehicles, one reading a minute) for the reads.
 BENCH_DAYS ?= 1
 # `make token`: the name logs will show for the token's calls, and its scopes.
 NAME ?= client
 SCOPES ?= ingest
 
-.PHONY: help install run migrate token backfill test test-faults lint fmt gen check-gen tools ghz bench bench-quick bench-tls profile clean
+.PHONY: help install run migrate token backfill test test-faults lint fmt gen check-gen tools clients grpcui breaking ghz bench bench-quick bench-tls profile clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -56,9 +63,36 @@ $(TOOLS)/grpcurl:
 $(TOOLS)/ghz:
 	GOBIN=$(TOOLS) go install github.com/bojand/ghz/cmd/ghz@$(GHZ_VERSION)
 
-tools: $(TOOLS)/grpcurl $(TOOLS)/ghz ## build grpcurl and ghz into .tools/bin
+$(TOOLS)/protoc-gen-go:
+	GOBIN=$(TOOLS) go install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
 
-test: $(STAMP) tools ## run the test suite (embedded PostgreSQL unless DATABASE_URL is set)
+$(TOOLS)/protoc-gen-go-grpc:
+	GOBIN=$(TOOLS) go install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
+
+# protoc-gen-es, and what the TypeScript it writes needs to type-check.
+$(TOOLS)/protoc-gen-es:
+	npm install --silent --no-audit --no-fund --prefix .tools/npm \
+		@bufbuild/protoc-gen-es@$(PROTOC_GEN_ES_VERSION) @bufbuild/protobuf@$(PROTOC_GEN_ES_VERSION) typescript@$(TYPESCRIPT_VERSION)
+	ln -sf ../npm/node_modules/.bin/protoc-gen-es $@
+
+# Pinned in scripts/grpcui/go.mod (see there why not `go install`).
+$(TOOLS)/grpcui: scripts/grpcui/go.mod scripts/grpcui/go.sum
+	cd scripts/grpcui && go build -o $@ github.com/fullstorydev/grpcui/cmd/grpcui
+
+tools: $(TOOLS)/grpcurl $(TOOLS)/ghz $(TOOLS)/grpcui ## build grpcurl, ghz and grpcui into .tools/bin
+
+grpcui: $(TOOLS)/grpcui ## open grpcui, the web page for every RPC, on the server at ENERGY_TARGET
+	$(TOOLS)/grpcui -plaintext $(ENERGY_TARGET)
+
+clients: $(STAMP) $(TOOLS)/protoc-gen-go $(TOOLS)/protoc-gen-go-grpc $(TOOLS)/protoc-gen-es ## generate Go and TypeScript clients into gen/ (buf.gen.yaml); build the Go example
+	rm -rf gen/go/energy gen/ts
+	$(BIN)/buf generate
+	ln -sfn ../../.tools/npm/node_modules gen/ts/node_modules
+	.tools/npm/node_modules/.bin/tsc --noEmit --strict --module nodenext --moduleResolution nodenext \
+		--target es2022 gen/ts/energy/v1/*.ts
+	cd examples/go && go build -o $(TOOLS)/energy-example-go .
+
+test: $(STAMP) tools clients ## run the test suite (embedded PostgreSQL unless DATABASE_URL is set)
 	$(PY) -m pytest -m "not faults"
 
 test-faults: $(STAMP) tools ## the fault suite: kill -9, PostgreSQL restarts, overload, dead peers, limits
@@ -76,22 +110,31 @@ fmt: $(STAMP) ## format hand-written Python
 
 gen: $(STAMP) ## regenerate client/energy/v1 and docs/api.md from protos/
 	rm -f client/energy/v1/*_pb2*.py client/energy/v1/*_pb2*.pyi client/energy/v1/*.proto $(DESCRIPTORS)
-	$(PY) -m grpc_tools.protoc -Iprotos \
+	$(PY) -m grpc_tools.protoc -Iprotos -Ithird_party/googleapis \
 		--python_out=client --pyi_out=client --grpc_python_out=client \
 		--plugin=protoc-gen-mypy_grpc=$(BIN)/protoc-gen-mypy_grpc --mypy_grpc_out=quiet:client \
 		$(PROTOS)
 	@# With comments (source info), for server reflection and the API reference.
-	$(PY) -m grpc_tools.protoc -Iprotos --include_source_info --descriptor_set_out=$(DESCRIPTORS) $(PROTOS)
+	$(PY) -m grpc_tools.protoc -Iprotos -Ithird_party/googleapis --include_source_info --descriptor_set_out=$(DESCRIPTORS) $(PROTOS)
 	@# The contract ships inside the client distribution, where protoc, grpcurl and ghz can find it.
 	cp $(PROTOS) client/energy/v1/
 	$(PY) scripts/api_reference.py $(DESCRIPTORS) docs/api.md
+
+# Compatibility of energy.v1 (README, "The contract"): the protos against those of
+# another commit, by default the previous one; FILE rules, so generated code in
+# every language stays source-compatible.
+BREAKING_AGAINST ?= HEAD~1
+breaking: $(STAMP) ## buf breaking: protos/ against BREAKING_AGAINST (default HEAD~1)
+	@if git rev-parse -q --verify "$(BREAKING_AGAINST)^{commit}" >/dev/null; then \
+		$(BIN)/buf breaking --against ".git#ref=$(BREAKING_AGAINST)" && echo "buf breaking: no breaking change against $(BREAKING_AGAINST)"; \
+	else echo "buf breaking: $(BREAKING_AGAINST) is not a commit here (a first commit or a shallow clone); nothing to compare" >&2; fi
 
 check-gen: gen ## fail when the committed generated code is not what `make gen` writes
 	@git add -N client/energy/v1 docs/api.md && git diff --exit-code --stat -- client/energy/v1 docs/api.md \
 		|| { echo "generated code is stale: run 'make gen' and commit" >&2; exit 1; }
 
 ghz: $(STAMP) $(TOOLS)/ghz ## run the ghz profiles (bench/ghz) against a running server at ENERGY_TARGET
-	$(PY) bench/ghz/run.py --target $(ENERGY_TARGET) --duration $(GHZ_DURATION)
+	$(PY) bench/ghz/run.py --target $(ENERGY_TARGET) --duration $(GHZ_DURATION) --source $(GHZ_SOURCE)
 
 bench: $(STAMP) ## anchors L/S/T, the service per shape, a sweep, reads at 14.4 M rows/table (BENCH_DAYS=7 for a week)
 	$(PY) bench/ingest.py
