@@ -69,7 +69,8 @@ def run_profile(
         target,
     ]
     if source == "proto":
-        command[1:1] = ["--proto", _proto_of(profile), "--import-paths", str(REPO / "protos")]
+        import_paths = f"{REPO / 'protos'},{REPO / 'third_party' / 'googleapis'}"
+        command[1:1] = ["--proto", _proto_of(profile), "--import-paths", import_paths]
     result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, check=False)
     if result.returncode != 0 and not result.stdout.strip():
         raise RuntimeError(f"ghz failed on {profile}: {result.stderr.strip()}")
