@@ -10,7 +10,7 @@ import psycopg
 import pytest
 
 from energy import ClientError, EnergyClient, RetryPolicy, SyncEnergyClient, meter, vehicle
-from energy.v1 import reading_pb2
+from energy.v1 import ingest_pb2, reading_pb2
 from energy_server.app import RunningServer, create_server
 from energy_server.settings import Settings
 from tests.conftest import settings_for_tests
@@ -84,9 +84,19 @@ async def test_invalid_argument_is_not_retried_and_names_the_field(server: Runni
 
 
 async def test_overload_is_retried_after_the_servers_hint(database_url: str) -> None:
+    # The request budget holds exactly the two blocked calls: the third finds it spent.
+    budget = sum(
+        ingest_pb2.IngestReadingsRequest(readings=_readings(10, f"B{n}")).ByteSize() for n in range(2)
+    )
     running = await create_server(
         settings_for_tests(
-            writers=1, max_readings_per_message=10, max_pending_readings=10, retry_delay_ms=200
+            writers=1,
+            max_readings_per_message=10,
+            max_pending_readings=10,
+            max_message_bytes=budget,
+            max_pending_bytes=budget,
+            overload_wait_s=0.1,
+            retry_delay_ms=200,
         ),
         database_url,
     )

@@ -19,8 +19,10 @@ next. So:
 * a small batch takes along what waits in idle lanes: under many small calls
   the lanes share transactions, under large ones they commit in parallel.
 
-Load is bounded too: when more readings wait than `max_pending_readings`,
-`write()` refuses at once with Overloaded instead of queueing without end.
+Load is bounded too: at most `max_pending_readings` readings wait for a
+lane, exactly. `write()` waits for room, up to `overload_wait_s` (None: as
+long as it takes, for callers whose work was already admitted by a budget
+of their own), then refuses with Overloaded instead of queueing without end.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from energy_server.admission import Capacity
 from energy_server.domain import MeterValues, Outcome, ValidReading
 from energy_server.errors import DatabaseUnavailable, Overloaded, StorageFailure
 from energy_server.metrics import ServerMetrics
@@ -80,6 +83,7 @@ class GroupCommitter:
         linger_s: float,
         max_pending_readings: int,
         metrics: ServerMetrics,
+        overload_wait_s: float | None = 0.0,
         database_reachable: Callable[[], bool] = lambda: True,
         first_shard: int = 0,
     ) -> None:
@@ -89,9 +93,10 @@ class GroupCommitter:
         self._lanes = [_Lane() for _ in range(writers)]
         self._batch_max = batch_max_readings
         self._linger_s = linger_s
-        self._max_pending = max_pending_readings
+        self.pending = Capacity(
+            "pending_readings", max_pending_readings, overload_wait_s, "readings waiting for a write lane"
+        )
         self._database_reachable = database_reachable
-        self._pending_readings = 0
         self._writers: list[asyncio.Task[None]] = []
         self.readings_submitted = 0
         self._submission_watchers: list[tuple[int, asyncio.Future[None]]] = []
@@ -108,8 +113,7 @@ class GroupCommitter:
             task.cancel()
         await asyncio.gather(*self._writers, return_exceptions=True)
         for lane in self._lanes:
-            self._fail(list(lane.queue), DatabaseUnavailable("the server is shutting down"))
-            lane.queue.clear()
+            self._fail(self._take_batch(lane, math.inf), DatabaseUnavailable("the server is shutting down"))
 
     @property
     def writer_count(self) -> int:
@@ -117,7 +121,7 @@ class GroupCommitter:
 
     @property
     def pending_readings(self) -> int:
-        return self._pending_readings
+        return self.pending.in_use
 
     async def write(self, readings: Sequence[ValidReading]) -> list[Outcome]:
         """Store `readings` durably; returns their outcomes once all are committed.
@@ -129,13 +133,14 @@ class GroupCommitter:
             return []
         if not self._database_reachable():
             raise DatabaseUnavailable("the database is unreachable")
-        if self._pending_readings + len(readings) > self._max_pending:
-            raise Overloaded(
-                f"{self._pending_readings} readings are already waiting to be stored; retry later"
-            )
+        if len(readings) > self.pending.limit:
+            raise Overloaded(f"{len(readings)} readings exceed what the server queues at once; send fewer")
+        # Taken here, in the step that checks it, so that the limit holds exactly;
+        # _take_batch gives it back as lanes take the readings into transactions.
+        await self.pending.acquire(len(readings))
         lane_count = len(self._lanes)
         if lane_count == 1:
-            return await self._enqueue(self._lanes[0], list(readings))
+            return await self._submit(self._lanes[0], list(readings))
         # Split by lane, remembering each reading's position to reassemble the outcomes.
         positions: list[list[int]] = [[] for _ in range(lane_count)]
         parts: list[list[ValidReading]] = [[] for _ in range(lane_count)]
@@ -146,24 +151,26 @@ class GroupCommitter:
             parts[lane].append(reading)
         used = [i for i in range(lane_count) if parts[i]]
         if len(used) == 1:
-            return await self._enqueue(self._lanes[used[0]], parts[used[0]])
-        results = await asyncio.gather(*(self._enqueue(self._lanes[i], parts[i]) for i in used))
+            return await self._submit(self._lanes[used[0]], parts[used[0]])
+        # Every part is queued before the first await: what was taken from the
+        # pending budget is in the lanes, whatever happens to this caller.
+        results = await asyncio.gather(*[self._submit(self._lanes[i], parts[i]) for i in used])
         outcomes: list[Outcome] = [Outcome.ACCEPTED] * len(readings)
         for lane_index, lane_outcomes in zip(used, results, strict=True):
             for position, outcome in zip(positions[lane_index], lane_outcomes, strict=True):
                 outcomes[position] = outcome
         return outcomes
 
-    async def _enqueue(self, lane: _Lane, readings: list[ValidReading]) -> list[Outcome]:
+    def _submit(self, lane: _Lane, readings: list[ValidReading]) -> asyncio.Future[list[Outcome]]:
+        """Queue a part in its lane now; the future of its outcomes."""
         done: asyncio.Future[list[Outcome]] = asyncio.get_running_loop().create_future()
         lane.queue.append(_Part(readings, done))
         lane.waiting += len(readings)
-        self._pending_readings += len(readings)
         self.readings_submitted += len(readings)
         if self._submission_watchers:
             self._notify_submission_watchers()
         lane.has_work.set()
-        return await done
+        return done
 
     async def until_submitted(self, total: int) -> None:
         """Return once `readings_submitted` has reached `total` (for tests and tools)."""
@@ -183,7 +190,7 @@ class GroupCommitter:
                 waiting.append((total, reached))
         self._submission_watchers = waiting
 
-    def _take_batch(self, lane: _Lane, limit: int) -> list[_Part]:
+    def _take_batch(self, lane: _Lane, limit: float) -> list[_Part]:
         batch: list[_Part] = []
         taken = 0
         while lane.queue and (not batch or taken + len(lane.queue[0].readings) <= limit):
@@ -191,7 +198,7 @@ class GroupCommitter:
             batch.append(part)
             taken += len(part.readings)
         lane.waiting -= taken
-        self._pending_readings -= taken
+        self.pending.release(taken)
         if not lane.queue:
             lane.has_work.clear()
         return batch

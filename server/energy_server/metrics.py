@@ -73,6 +73,16 @@ class PoolSnapshot:
 
 
 @dataclass(frozen=True, slots=True)
+class LimitSnapshot:
+    """One server-wide limit: configured, taken now, taken at most."""
+
+    name: str
+    limit: int
+    in_use: int
+    high_water: int
+
+
+@dataclass(frozen=True, slots=True)
 class MetricsSnapshot:
     """Every figure of `ServerMetrics` at one moment, plus the pools and the queue."""
 
@@ -86,6 +96,7 @@ class MetricsSnapshot:
     batch_readings: tuple[tuple[float, int], ...]
     pools: tuple[PoolSnapshot, ...]
     pending_readings: int
+    limits: tuple[LimitSnapshot, ...] = ()
 
 
 class ServerMetrics:
@@ -112,7 +123,9 @@ class ServerMetrics:
     def record_failed_commit(self) -> None:
         self._batches_failed += 1
 
-    def snapshot(self, pools: Iterable[PoolSnapshot], pending_readings: int) -> MetricsSnapshot:
+    def snapshot(
+        self, pools: Iterable[PoolSnapshot], pending_readings: int, limits: Iterable[LimitSnapshot] = ()
+    ) -> MetricsSnapshot:
         commits = self._batch_readings.cumulative()
         return MetricsSnapshot(
             start_time=self.start_time,
@@ -125,6 +138,7 @@ class ServerMetrics:
             batch_readings=commits,
             pools=tuple(pools),
             pending_readings=pending_readings,
+            limits=tuple(limits),
         )
 
 
@@ -176,6 +190,19 @@ class _SnapshotCollector(Collector):
             "energy_pending_readings", "Valid readings waiting for a writer.", value=snapshot.pending_readings
         )
         yield from _pool_families(snapshot.pools)
+        yield from _limit_families(snapshot.limits)
+
+
+def _limit_families(limits: Sequence[LimitSnapshot]) -> Iterator[Any]:
+    for name, documentation, attribute in (
+        ("energy_limit", "A server-wide limit of work (readings or bytes).", "limit"),
+        ("energy_limit_in_use", "Taken of a server-wide limit now.", "in_use"),
+        ("energy_limit_high_water", "The most ever taken of a server-wide limit at once.", "high_water"),
+    ):
+        family = GaugeMetricFamily(name, documentation, labels=["limit"])
+        for limit in limits:
+            family.add_metric([limit.name], getattr(limit, attribute))
+        yield family
 
 
 def _histogram(
@@ -229,6 +256,11 @@ class MetricsExporter:
             port, addr=address, registry=self._registry
         )
         return int(self._server.server_address[1])
+
+    @property
+    def bound_host(self) -> str | None:
+        """The address it listens on, None when it does not."""
+        return None if self._server is None else str(self._server.server_address[0])
 
     async def stop(self) -> None:
         if self._server is None:

@@ -46,8 +46,13 @@ class Settings:
     batch_max_readings: int = 2000
     # Milliseconds a busy lane waits to fill a partial batch (an idle lane never waits).
     batch_linger_ms: float = 5.0
-    # Readings waiting for a writer, over all calls, before RESOURCE_EXHAUSTED.
+    # Readings waiting for a write lane, over all calls; admitted readings beyond it wait their turn.
     max_pending_readings: int = 100_000
+    # Bytes of request messages read but not yet committed, over all calls: the server's
+    # memory budget for requests (a stream is read ahead only while it lasts).
+    max_pending_bytes: int = 8 * 1024 * 1024
+    # Seconds a new request waits for room in that budget before RESOURCE_EXHAUSTED.
+    overload_wait_s: float = 2.0
     # Requests of one StreamReadings stream in flight before the server stops reading it.
     stream_window: int = 64
     # Seconds a reading's timestamp may be ahead of the server's clock.
@@ -82,6 +87,8 @@ class Settings:
     keepalive_timeout_s: float = 10.0
     # TCP port of the Prometheus exporter (http://host:port/metrics); 0 picks a free port, `off` disables it.
     metrics_port: int | None = 9464
+    # Interface the Prometheus exporter listens on; it is unauthenticated, hence loopback by default.
+    metrics_host: str = "127.0.0.1"
     # Logging level name (DEBUG, INFO, WARNING, ERROR).
     log_level: str = "INFO"
 
@@ -130,6 +137,7 @@ class Settings:
             "writers",
             "batch_max_readings",
             "max_pending_readings",
+            "max_pending_bytes",
             "stream_window",
             "max_readings_per_message",
             "max_message_bytes",
@@ -147,6 +155,7 @@ class Settings:
             "pool_min_size",
             "batch_linger_ms",
             "clock_skew_allowance_s",
+            "overload_wait_s",
             "metrics_port",
             "worker_index",
         )
@@ -165,6 +174,8 @@ class Settings:
             raise SettingsError(
                 "ENERGY_TLS_CLIENT_CA_FILE needs ENERGY_TLS_CERT_FILE and ENERGY_TLS_KEY_FILE"
             )
+        if self.max_pending_bytes < self.max_message_bytes:
+            raise SettingsError("ENERGY_MAX_PENDING_BYTES must be at least ENERGY_MAX_MESSAGE_BYTES")
         if self.max_pending_readings < self.max_readings_per_message:
             raise SettingsError(
                 "ENERGY_MAX_PENDING_READINGS must be at least ENERGY_MAX_READINGS_PER_MESSAGE"

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x65nergy/v1/metrics.proto\x12\tenergy.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x19\n\x17GetServerMetricsRequest\"\xe2\x01\n\x18GetServerMetricsResponse\x12.\n\nstart_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12*\n\x08readings\x18\x02 \x01(\x0b\x32\x18.energy.v1.ReadingCounts\x12)\n\x07\x63ommits\x18\x03 \x01(\x0b\x32\x18.energy.v1.CommitMetrics\x12%\n\x05pools\x18\x04 \x03(\x0b\x32\x16.energy.v1.PoolMetrics\x12\x18\n\x10pending_readings\x18\x05 \x01(\x04\"U\n\rReadingCounts\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x04\x12\x11\n\tduplicate\x18\x02 \x01(\x04\x12\r\n\x05stale\x18\x03 \x01(\x04\x12\x10\n\x08rejected\x18\x04 \x01(\x04\"\xe4\x01\n\rCommitMetrics\x12\x19\n\x11\x62\x61tches_committed\x18\x01 \x01(\x04\x12\x16\n\x0e\x62\x61tches_failed\x18\x02 \x01(\x04\x12\x1a\n\x12readings_committed\x18\x03 \x01(\x04\x12\x1c\n\x14\x63ommit_seconds_total\x18\x04 \x01(\x01\x12\x32\n\x0e\x63ommit_seconds\x18\x05 \x03(\x0b\x32\x1a.energy.v1.HistogramBucket\x12\x32\n\x0e\x62\x61tch_readings\x18\x06 \x03(\x0b\x32\x1a.energy.v1.HistogramBucket\"@\n\x0fHistogramBucket\x12\x13\n\x0bupper_bound\x18\x01 \x01(\x01\x12\x18\n\x10\x63umulative_count\x18\x02 \x01(\x04\"\xac\x01\n\x0bPoolMetrics\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04size\x18\x02 \x01(\r\x12\x11\n\tavailable\x18\x03 \x01(\r\x12\x0f\n\x07waiting\x18\x04 \x01(\r\x12\x10\n\x08requests\x18\x05 \x01(\x04\x12\x17\n\x0frequests_waited\x18\x06 \x01(\x04\x12\x1a\n\x12wait_seconds_total\x18\x07 \x01(\x01\x12\x16\n\x0erequest_errors\x18\x08 \x01(\x04\x32m\n\x0eMetricsService\x12[\n\x10GetServerMetrics\x12\".energy.v1.GetServerMetricsRequest\x1a#.energy.v1.GetServerMetricsResponseB\x8b\x01\n\tenergy.v1B\x0cMetricsProtoP\x01ZCgithub.com/energy-ingestion-engine/energy/gen/go/energy/v1;energyv1\xa2\x02\x03\x45XX\xaa\x02\tEnergy.V1\xca\x02\tEnergy\\V1\xea\x02\nEnergy::V1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x65nergy/v1/metrics.proto\x12\tenergy.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x19\n\x17GetServerMetricsRequest\"\x8b\x02\n\x18GetServerMetricsResponse\x12.\n\nstart_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12*\n\x08readings\x18\x02 \x01(\x0b\x32\x18.energy.v1.ReadingCounts\x12)\n\x07\x63ommits\x18\x03 \x01(\x0b\x32\x18.energy.v1.CommitMetrics\x12%\n\x05pools\x18\x04 \x03(\x0b\x32\x16.energy.v1.PoolMetrics\x12\x18\n\x10pending_readings\x18\x05 \x01(\x04\x12\'\n\x06limits\x18\x06 \x03(\x0b\x32\x17.energy.v1.LimitMetrics\"O\n\x0cLimitMetrics\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05limit\x18\x02 \x01(\x04\x12\x0e\n\x06in_use\x18\x03 \x01(\x04\x12\x12\n\nhigh_water\x18\x04 \x01(\x04\"U\n\rReadingCounts\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x04\x12\x11\n\tduplicate\x18\x02 \x01(\x04\x12\r\n\x05stale\x18\x03 \x01(\x04\x12\x10\n\x08rejected\x18\x04 \x01(\x04\"\xe4\x01\n\rCommitMetrics\x12\x19\n\x11\x62\x61tches_committed\x18\x01 \x01(\x04\x12\x16\n\x0e\x62\x61tches_failed\x18\x02 \x01(\x04\x12\x1a\n\x12readings_committed\x18\x03 \x01(\x04\x12\x1c\n\x14\x63ommit_seconds_total\x18\x04 \x01(\x01\x12\x32\n\x0e\x63ommit_seconds\x18\x05 \x03(\x0b\x32\x1a.energy.v1.HistogramBucket\x12\x32\n\x0e\x62\x61tch_readings\x18\x06 \x03(\x0b\x32\x1a.energy.v1.HistogramBucket\"@\n\x0fHistogramBucket\x12\x13\n\x0bupper_bound\x18\x01 \x01(\x01\x12\x18\n\x10\x63umulative_count\x18\x02 \x01(\x04\"\xac\x01\n\x0bPoolMetrics\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04size\x18\x02 \x01(\r\x12\x11\n\tavailable\x18\x03 \x01(\r\x12\x0f\n\x07waiting\x18\x04 \x01(\r\x12\x10\n\x08requests\x18\x05 \x01(\x04\x12\x17\n\x0frequests_waited\x18\x06 \x01(\x04\x12\x1a\n\x12wait_seconds_total\x18\x07 \x01(\x01\x12\x16\n\x0erequest_errors\x18\x08 \x01(\x04\x32m\n\x0eMetricsService\x12[\n\x10GetServerMetrics\x12\".energy.v1.GetServerMetricsRequest\x1a#.energy.v1.GetServerMetricsResponseB\x8b\x01\n\tenergy.v1B\x0cMetricsProtoP\x01ZCgithub.com/energy-ingestion-engine/energy/gen/go/energy/v1;energyv1\xa2\x02\x03\x45XX\xaa\x02\tEnergy.V1\xca\x02\tEnergy\\V1\xea\x02\nEnergy::V1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,15 +36,17 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETSERVERMETRICSREQUEST']._serialized_start=71
   _globals['_GETSERVERMETRICSREQUEST']._serialized_end=96
   _globals['_GETSERVERMETRICSRESPONSE']._serialized_start=99
-  _globals['_GETSERVERMETRICSRESPONSE']._serialized_end=325
-  _globals['_READINGCOUNTS']._serialized_start=327
-  _globals['_READINGCOUNTS']._serialized_end=412
-  _globals['_COMMITMETRICS']._serialized_start=415
-  _globals['_COMMITMETRICS']._serialized_end=643
-  _globals['_HISTOGRAMBUCKET']._serialized_start=645
-  _globals['_HISTOGRAMBUCKET']._serialized_end=709
-  _globals['_POOLMETRICS']._serialized_start=712
-  _globals['_POOLMETRICS']._serialized_end=884
-  _globals['_METRICSSERVICE']._serialized_start=886
-  _globals['_METRICSSERVICE']._serialized_end=995
+  _globals['_GETSERVERMETRICSRESPONSE']._serialized_end=366
+  _globals['_LIMITMETRICS']._serialized_start=368
+  _globals['_LIMITMETRICS']._serialized_end=447
+  _globals['_READINGCOUNTS']._serialized_start=449
+  _globals['_READINGCOUNTS']._serialized_end=534
+  _globals['_COMMITMETRICS']._serialized_start=537
+  _globals['_COMMITMETRICS']._serialized_end=765
+  _globals['_HISTOGRAMBUCKET']._serialized_start=767
+  _globals['_HISTOGRAMBUCKET']._serialized_end=831
+  _globals['_POOLMETRICS']._serialized_start=834
+  _globals['_POOLMETRICS']._serialized_end=1006
+  _globals['_METRICSSERVICE']._serialized_start=1008
+  _globals['_METRICSSERVICE']._serialized_end=1117
 # @@protoc_insertion_point(module_scope)

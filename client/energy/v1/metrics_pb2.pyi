@@ -14,18 +14,32 @@ class GetServerMetricsRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class GetServerMetricsResponse(_message.Message):
-    __slots__ = ("start_time", "readings", "commits", "pools", "pending_readings")
+    __slots__ = ("start_time", "readings", "commits", "pools", "pending_readings", "limits")
     START_TIME_FIELD_NUMBER: _ClassVar[int]
     READINGS_FIELD_NUMBER: _ClassVar[int]
     COMMITS_FIELD_NUMBER: _ClassVar[int]
     POOLS_FIELD_NUMBER: _ClassVar[int]
     PENDING_READINGS_FIELD_NUMBER: _ClassVar[int]
+    LIMITS_FIELD_NUMBER: _ClassVar[int]
     start_time: _timestamp_pb2.Timestamp
     readings: ReadingCounts
     commits: CommitMetrics
     pools: _containers.RepeatedCompositeFieldContainer[PoolMetrics]
     pending_readings: int
-    def __init__(self, start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., readings: _Optional[_Union[ReadingCounts, _Mapping]] = ..., commits: _Optional[_Union[CommitMetrics, _Mapping]] = ..., pools: _Optional[_Iterable[_Union[PoolMetrics, _Mapping]]] = ..., pending_readings: _Optional[int] = ...) -> None: ...
+    limits: _containers.RepeatedCompositeFieldContainer[LimitMetrics]
+    def __init__(self, start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., readings: _Optional[_Union[ReadingCounts, _Mapping]] = ..., commits: _Optional[_Union[CommitMetrics, _Mapping]] = ..., pools: _Optional[_Iterable[_Union[PoolMetrics, _Mapping]]] = ..., pending_readings: _Optional[int] = ..., limits: _Optional[_Iterable[_Union[LimitMetrics, _Mapping]]] = ...) -> None: ...
+
+class LimitMetrics(_message.Message):
+    __slots__ = ("name", "limit", "in_use", "high_water")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    IN_USE_FIELD_NUMBER: _ClassVar[int]
+    HIGH_WATER_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    limit: int
+    in_use: int
+    high_water: int
+    def __init__(self, name: _Optional[str] = ..., limit: _Optional[int] = ..., in_use: _Optional[int] = ..., high_water: _Optional[int] = ...) -> None: ...
 
 class ReadingCounts(_message.Message):
     __slots__ = ("accepted", "duplicate", "stale", "rejected")

@@ -3,13 +3,20 @@
 All three validate each message, hand its valid readings to the shared
 GroupCommitter and answer only after the commit; they differ in how
 messages and answers pair up.
+
+Every message read takes its size from the server's request budget (one
+`Capacity` over all calls) until its readings are committed, and a stream
+reads its next message only once the previous one was admitted: memory
+for requests is bounded for the whole server, not per stream. What a
+committed message leaves behind until its answer is sent is its summary.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -18,9 +25,10 @@ from google.protobuf import message as protobuf_message
 from grpc import aio
 
 from energy.v1 import ingest_pb2, ingest_pb2_grpc
+from energy_server.admission import Capacity
 from energy_server.call_boundary import count_readings
 from energy_server.convert import SummaryBuilder, ValidatedMessage, check_reading_count, validate_readings
-from energy_server.domain import FieldViolation, Outcome
+from energy_server.domain import FieldViolation
 from energy_server.errors import InvalidInput, StreamIdle
 from energy_server.group_commit import GroupCommitter
 from energy_server.metrics import ServerMetrics
@@ -40,19 +48,26 @@ class IngestLimits:
     stream_idle_timeout_s: float
 
 
-@dataclass(slots=True)
-class _PendingWrite:
-    validated: ValidatedMessage
-    outcomes: asyncio.Task[list[Outcome]]
-
-
 class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
     """Validates readings and stores them through the group committer."""
 
-    def __init__(self, committer: GroupCommitter, limits: IngestLimits, metrics: ServerMetrics) -> None:
+    def __init__(
+        self,
+        committer: GroupCommitter,
+        limits: IngestLimits,
+        metrics: ServerMetrics,
+        request_budget: Capacity,
+    ) -> None:
         self._committer = committer
         self._limits = limits
         self._metrics = metrics
+        self._budget = request_budget
+
+    async def _admit(self, request: protobuf_message.Message) -> int:
+        """Take the request's size from the budget (waiting briefly); returns it."""
+        size = request.ByteSize()
+        await self._budget.acquire(size)
+        return size
 
     def _validate(self, readings: Any) -> ValidatedMessage:
         check_reading_count(len(readings), self._limits.max_readings_per_message)
@@ -61,8 +76,32 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         self._metrics.record_rejected(len(validated.rejections))
         return validated
 
-    def _start_write(self, validated: ValidatedMessage) -> _PendingWrite:
-        return _PendingWrite(validated, asyncio.ensure_future(self._committer.write(validated.readings)))
+    async def _store(self, validated: ValidatedMessage, size: int, offset: int = 0) -> SummaryBuilder:
+        """Commit a message's valid readings; its summary, with indexes from `offset`.
+
+        Gives the message's share of the budget back however it ends. Only the
+        summary outlives the commit: the readings are freed with this frame.
+        """
+        try:
+            outcomes = await self._committer.write(validated.readings)
+        finally:
+            self._budget.release(size)
+        summary = SummaryBuilder()
+        summary.add(validated, outcomes, offset)
+        return summary
+
+    def _start_store(self, readings: Any, size: int, offset: int = 0) -> asyncio.Task[SummaryBuilder]:
+        """`_store` as a task of its own, started now (for read-ahead)."""
+        try:
+            validated = self._validate(readings)
+        except BaseException:
+            self._budget.release(size)
+            raise
+        task = asyncio.ensure_future(self._store(validated, size, offset))
+        # A stream that failed or went away leaves its writes to finish unawaited;
+        # their errors were told to nobody on purpose and must not be logged as lost.
+        task.add_done_callback(_observe)
+        return task
 
     async def IngestReadings(
         self,
@@ -72,14 +111,17 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         if not request.readings:
             message = "a request must carry at least one reading"
             raise InvalidInput(message, [FieldViolation("readings", message)])
-        validated = self._validate(request.readings)
-        if not validated.readings:
-            raise InvalidInput(
-                f"all {len(request.readings)} readings are invalid", validated.bad_request_violations()
-            )
-        outcomes = await self._committer.write(validated.readings)
-        summary = SummaryBuilder()
-        summary.add(validated, outcomes)
+        size = await self._admit(request)
+        try:
+            validated = self._validate(request.readings)
+            if not validated.readings:
+                raise InvalidInput(
+                    f"all {len(request.readings)} readings are invalid", validated.bad_request_violations()
+                )
+        except BaseException:
+            self._budget.release(size)
+            raise
+        summary = await self._store(validated, size)
         return ingest_pb2.IngestReadingsResponse(summary=summary.to_proto())
 
     async def UploadReadings(
@@ -88,20 +130,20 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         context: aio.ServicerContext[ingest_pb2.UploadReadingsRequest, ingest_pb2.UploadReadingsResponse],
     ) -> ingest_pb2.UploadReadingsResponse:
         summary = SummaryBuilder()
-        in_flight: list[tuple[int, _PendingWrite]] = []
+        in_flight: collections.deque[asyncio.Task[SummaryBuilder]] = collections.deque()
         offset = 0
         try:
             async for request in self._within_idle_timeout(request_iterator):
-                in_flight.append((offset, self._start_write(self._validate(request.readings))))
+                size = await self._admit(request)
+                in_flight.append(self._start_store(request.readings, size, offset))
                 offset += len(request.readings)
                 # Bounded read-ahead: a fast uploader waits for its oldest commit.
                 while len(in_flight) >= self._limits.stream_window:
-                    first_index, pending = in_flight.pop(0)
-                    summary.add(pending.validated, await pending.outcomes, first_index)
-            for first_index, pending in in_flight:
-                summary.add(pending.validated, await pending.outcomes, first_index)
+                    summary.merge(await in_flight.popleft())
+            while in_flight:
+                summary.merge(await in_flight.popleft())
         finally:
-            await _settle([pending.outcomes for _, pending in in_flight])
+            await _settle(in_flight)
         return ingest_pb2.UploadReadingsResponse(summary=summary.to_proto())
 
     async def StreamReadings(
@@ -111,21 +153,19 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
     ) -> AsyncIterator[ingest_pb2.StreamReadingsResponse]:
         # The reader runs ahead of the acks by up to `stream_window` requests;
         # a full queue stops it reading, which is HTTP/2 flow control for the client.
-        queue: asyncio.Queue[tuple[int, _PendingWrite] | BaseException | None] = asyncio.Queue(
+        queue: asyncio.Queue[tuple[int, asyncio.Task[SummaryBuilder]] | BaseException | None] = asyncio.Queue(
             self._limits.stream_window
         )
         reader = asyncio.create_task(self._read_stream(request_iterator, queue))
-        started: list[asyncio.Task[list[Outcome]]] = []
+        current: list[asyncio.Task[SummaryBuilder]] = []
         try:
             while (item := await queue.get()) is not None:
                 if isinstance(item, BaseException):
                     raise item
-                sequence, pending = item
-                started.append(pending.outcomes)
-                outcomes = await pending.outcomes
-                started.pop()
-                summary = SummaryBuilder()
-                summary.add(pending.validated, outcomes)
+                sequence, store = item
+                current.append(store)
+                summary = await store
+                current.pop()
                 yield ingest_pb2.StreamReadingsResponse(sequence=sequence, summary=summary.to_proto())
         finally:
             reader.cancel()
@@ -134,13 +174,13 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
             while not queue.empty():
                 leftover = queue.get_nowait()
                 if isinstance(leftover, tuple):
-                    started.append(leftover[1].outcomes)
-            await _settle(started)
+                    current.append(leftover[1])
+            await _settle(current)
 
     async def _read_stream(
         self,
         request_iterator: AsyncIterator[ingest_pb2.StreamReadingsRequest],
-        queue: asyncio.Queue[tuple[int, _PendingWrite] | BaseException | None],
+        queue: asyncio.Queue[tuple[int, asyncio.Task[SummaryBuilder]] | BaseException | None],
     ) -> None:
         previous: int | None = None
         try:
@@ -151,7 +191,8 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
                     )
                     raise InvalidInput(message, [FieldViolation("sequence", message)])
                 previous = request.sequence
-                await queue.put((request.sequence, self._start_write(self._validate(request.readings))))
+                size = await self._admit(request)
+                await queue.put((request.sequence, self._start_store(request.readings, size)))
         except asyncio.CancelledError:
             raise
         except BaseException as error:  # handed to the acking side, which ends the call
@@ -179,11 +220,17 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
             yield request
 
 
-async def _settle(tasks: list[asyncio.Task[list[Outcome]]]) -> None:
-    """Wait for writes a failed call started, so none is left unobserved.
+def _observe(task: asyncio.Task[SummaryBuilder]) -> None:
+    if not task.cancelled():
+        task.exception()
+
+
+async def _settle(tasks: Iterable[asyncio.Task[SummaryBuilder]]) -> None:
+    """Wait for writes a failed call started, so none outlives its call unseen.
 
     They are not cancelled: a write already queued commits or fails as a
     whole, and the client, told nothing, resends and meets duplicates.
     """
-    if tasks:
-        await asyncio.gather(*tasks, return_exceptions=True)
+    pending = list(tasks)
+    if pending:
+        await asyncio.gather(*pending, return_exceptions=True)
