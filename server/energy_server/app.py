@@ -11,14 +11,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-import time
-import weakref
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
 
 import grpc
-import psycopg
 import psycopg_pool
 from grpc import aio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -31,12 +26,15 @@ from energy.v1 import (
     metrics_pb2,
     metrics_pb2_grpc,
 )
+from energy_server.admission import Capacity
 from energy_server.auth import Authorizer, load_tokens
 from energy_server.call_boundary import CallBoundary
+from energy_server.errors import DatabaseUnavailable
 from energy_server.group_commit import GroupCommitter
 from energy_server.health import DatabaseHealth, HealthServicer
 from energy_server.metrics import MetricsExporter, MetricsSnapshot, ServerMetrics, pool_snapshot
 from energy_server.migrate import apply_migrations
+from energy_server.pools import RenewablePool
 from energy_server.reflection import REFLECTION_SERVICES, add_reflection_to_server
 from energy_server.repository import AnalyticsRepository, DatabaseProbe, ReadingRepository, warm_up_reads
 from energy_server.servicers.analytics import AnalyticsServicer
@@ -64,16 +62,20 @@ class RunningServer:
     port: int
     health: DatabaseHealth
     committer: GroupCommitter
-    pools: tuple[psycopg_pool.AsyncConnectionPool[Any], ...]
+    pools: tuple[RenewablePool, ...]
     monitor: asyncio.Task[None]
     metrics: ServerMetrics
     exporter: MetricsExporter
     # Port of the Prometheus exporter; None when it is off.
     metrics_port: int | None
+    # Bytes of requests read but not yet committed, over every call.
+    request_budget: Capacity
 
     def metrics_snapshot(self) -> MetricsSnapshot:
         return self.metrics.snapshot(
-            (pool_snapshot(pool) for pool in self.pools), self.committer.pending_readings
+            (pool_snapshot(pool.pool) for pool in self.pools),
+            self.committer.pending_readings,
+            (limit.snapshot() for limit in (self.committer.pending, self.request_budget)),
         )
 
     async def stop(self, grace_s: float) -> None:
@@ -88,58 +90,6 @@ class RunningServer:
             await pool.close()
 
 
-class _IdleConnectionCheck:
-    """The pools' `check`: a connection that sat idle a while answers a ping
-    before it is lent, so one broken by a database restart is replaced rather
-    than handed out; one returned moments ago is lent at once. Pinging every
-    time cost a round trip per call and per committed batch (measured: 0.6 ms
-    of a 2.7 ms GetVehiclePerformance). A connection that breaks within the
-    idle allowance fails its call with UNAVAILABLE, which clients retry."""
-
-    def __init__(self, idle_s: float) -> None:
-        self._idle_s = idle_s
-        self._returned: weakref.WeakKeyDictionary[psycopg.AsyncConnection[Any], float] = (
-            weakref.WeakKeyDictionary()
-        )
-
-    async def check(self, connection: psycopg.AsyncConnection[Any]) -> None:
-        returned = self._returned.get(connection)
-        if returned is None or time.monotonic() - returned > self._idle_s:
-            await psycopg_pool.AsyncConnectionPool.check_connection(connection)
-
-    async def returned(self, connection: psycopg.AsyncConnection[Any]) -> None:
-        self._returned[connection] = time.monotonic()
-
-
-# Long enough that a busy pool never pings; short against any database restart.
-_IDLE_BEFORE_CHECK_S = 1.0
-
-
-def _pool(
-    database_url: str,
-    name: str,
-    min_size: int,
-    max_size: int,
-    settings: Settings,
-    *,
-    autocommit: bool = False,
-    configure: Callable[[psycopg.AsyncConnection[Any]], Awaitable[None]] | None = None,
-) -> psycopg_pool.AsyncConnectionPool[Any]:
-    idle_check = _IdleConnectionCheck(_IDLE_BEFORE_CHECK_S)
-    return psycopg_pool.AsyncConnectionPool(
-        database_url,
-        kwargs={"autocommit": autocommit},
-        configure=configure,
-        min_size=min_size,
-        max_size=max_size,
-        timeout=settings.pool_timeout_s,
-        check=idle_check.check,
-        reset=idle_check.returned,
-        open=False,
-        name=name,
-    )
-
-
 async def create_server(settings: Settings, database_url: str) -> RunningServer:
     """Open the pools, migrate if configured, and start serving."""
     # First: a bad certificate or tokens file fails the start before anything is opened.
@@ -148,20 +98,22 @@ async def create_server(settings: Settings, database_url: str) -> RunningServer:
         await apply_migrations(database_url, settings.migrations_dir)
     # Writes and reads get pools of their own: slow analytics never hold the
     # connections group commit needs.
-    ingest_pool = _pool(database_url, "energy-ingest", settings.writers, settings.writers, settings)
+    ingest_pool = RenewablePool(
+        database_url, "energy-ingest", settings.writers, settings.writers, settings.pool_timeout_s
+    )
     # Every analytics statement stands alone (reads, and the one-statement link
     # upsert): autocommit spares each call a COMMIT round trip.
-    read_pool = _pool(
+    read_pool = RenewablePool(
         database_url,
         "energy-analytics",
         settings.pool_min_size,
         settings.pool_max_size,
-        settings,
+        settings.pool_timeout_s,
         autocommit=True,
         configure=warm_up_reads,
     )
     for pool in (ingest_pool, read_pool):
-        await pool.open(wait=True, timeout=settings.pool_timeout_s)
+        await pool.open()
     health_servicer = HealthServicer()
     # Services that need no database are SERVING until shutdown; the probe sets the others.
     for name in (HEALTH_SERVICE, *(REFLECTION_SERVICES if settings.reflection else ())):
@@ -171,8 +123,7 @@ async def create_server(settings: Settings, database_url: str) -> RunningServer:
         health_servicer,
         DATABASE_SERVICES,
         settings.health_probe_interval_s,
-        # Bound late: the repository itself asks health whether to fail fast.
-        writes_ready=lambda pool_wait_s: readings.check_ready(pool_wait_s),
+        recover=lambda: _renew((ingest_pool, read_pool)),
     )
     reachable = database_health.database_reachable
     readings = ReadingRepository(ingest_pool, reachable)
@@ -183,10 +134,19 @@ async def create_server(settings: Settings, database_url: str) -> RunningServer:
         batch_max_readings=settings.batch_max_readings,
         linger_s=settings.batch_linger_ms / 1000,
         max_pending_readings=settings.max_pending_readings,
+        # Requests are admitted (or refused) once, at the door, by the request budget
+        # below; admitted readings then wait their turn for a lane, however long.
+        overload_wait_s=None,
         metrics=metrics,
         database_reachable=reachable,
         # Workers of one supervisor get disjoint fleet-rollup shards.
         first_shard=(settings.worker_index or 0) * settings.writers,
+    )
+    request_budget = Capacity(
+        "pending_bytes",
+        settings.max_pending_bytes,
+        settings.overload_wait_s,
+        "bytes of requests not yet stored",
     )
     keepalive_ms = round(settings.keepalive_time_s * 1000)
     server = aio.server(
@@ -218,13 +178,14 @@ async def create_server(settings: Settings, database_url: str) -> RunningServer:
                 stream_idle_timeout_s=settings.stream_idle_timeout_s,
             ),
             metrics,
+            request_budget,
         ),
         server,
     )
     analytics_pb2_grpc.add_AnalyticsServiceServicer_to_server(
-        AnalyticsServicer(AnalyticsRepository(read_pool)), server
+        AnalyticsServicer(AnalyticsRepository(read_pool, reachable)), server
     )
-    # Bound late, like writes_ready: the snapshot reads the RunningServer built below.
+    # Bound late: the snapshot reads the RunningServer built below.
     metrics_servicer = MetricsServicer(lambda: running.metrics_snapshot())
     metrics_pb2_grpc.add_MetricsServiceServicer_to_server(metrics_servicer, server)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -248,10 +209,11 @@ async def create_server(settings: Settings, database_url: str) -> RunningServer:
         metrics,
         MetricsExporter(lambda: running.metrics_snapshot()),
         None,
+        request_budget,
     )
     if settings.metrics_port is not None:
         try:
-            running.metrics_port = running.exporter.start(settings.host, settings.metrics_port)
+            running.metrics_port = running.exporter.start(settings.metrics_host, settings.metrics_port)
         except OSError as error:
             await running.stop(0)
             raise SettingsError(
@@ -260,6 +222,15 @@ async def create_server(settings: Settings, database_url: str) -> RunningServer:
             ) from None
     await server.start()
     return running
+
+
+async def _renew(pools: tuple[RenewablePool, ...]) -> None:
+    """Fresh pools after an outage; DatabaseUnavailable while PostgreSQL refuses them."""
+    try:
+        for pool in pools:
+            await pool.renew()
+    except psycopg_pool.PoolTimeout as error:
+        raise DatabaseUnavailable("the database does not accept connections yet") from error
 
 
 def _security(settings: Settings) -> tuple[grpc.ServerCredentials | None, Authorizer]:
@@ -313,8 +284,13 @@ async def serve(settings: Settings, database_url: str) -> None:
         describe_security(settings),
         "Prometheus metrics off"
         if running.metrics_port is None
-        else f"Prometheus metrics on http://{settings.host}:{running.metrics_port}/metrics",
+        else f"Prometheus metrics on http://{settings.metrics_host}:{running.metrics_port}/metrics",
     )
+    if settings.auth_tokens_file is not None and settings.tls_cert_file is None:
+        _log.warning(
+            "bearer tokens are required but the transport is plaintext: tokens cross the network "
+            "in clear; set ENERGY_TLS_CERT_FILE and ENERGY_TLS_KEY_FILE"
+        )
     await stopping.wait()
     _log.info("stopping: draining calls for up to %g s", settings.shutdown_grace_s)
     await running.stop(settings.shutdown_grace_s)

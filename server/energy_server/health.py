@@ -3,9 +3,9 @@
 A probe asks PostgreSQL over its own connection every interval (busy pools
 are not an outage). While probes fail, the overall status and every
 service's are NOT_SERVING and calls that need the database are refused at
-once with UNAVAILABLE. Once PostgreSQL answers again, the statuses return to
-SERVING as soon as the write pool also lends a working connection (its
-reconnection backs off), without a restart.
+once with UNAVAILABLE. Once PostgreSQL answers again, the connection pools
+are renewed (rather than left to reconnect with back-off) and the statuses
+return to SERVING, without a restart.
 """
 
 from __future__ import annotations
@@ -53,10 +53,10 @@ class DatabaseHealth:
         servicer: health.aio.HealthServicer,
         service_names: Sequence[str],
         interval_s: float,
-        writes_ready: Callable[[float], Awaitable[None]],
+        recover: Callable[[], Awaitable[None]],
     ) -> None:
         self._probe = probe
-        self._writes_ready = writes_ready
+        self._recover = recover
         self._servicer = servicer
         self._names = ("", *service_names)
         self._interval_s = interval_s
@@ -69,8 +69,9 @@ class DatabaseHealth:
     async def probe(self) -> bool:
         try:
             await self._probe.ping()
-            if self._reachable is not True:
-                await self._writes_ready(self._interval_s)
+            if self._reachable is False:
+                # Back after an outage: the pools must lend working connections first.
+                await self._recover()
             reachable = True
         except DomainError:
             reachable = False

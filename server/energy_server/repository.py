@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -30,6 +31,7 @@ from energy_server.domain import (
     Window,
 )
 from energy_server.errors import DatabaseUnavailable, NotFound, from_database_error
+from energy_server.pools import RenewablePool
 from energy_server.sql import analytics as analytics_sql
 from energy_server.sql import readings as sql
 
@@ -38,10 +40,14 @@ __all__ = ["AnalyticsRepository", "ReadingRepository", "warm_up_reads"]
 _log = logging.getLogger(__name__)
 
 
+# A pool, or the service's pool that renews itself after an outage.
+ConnectionSource = psycopg_pool.AsyncConnectionPool[Any] | RenewablePool
+
+
 class _PooledRepository:
     def __init__(
         self,
-        pool: psycopg_pool.AsyncConnectionPool[Any],
+        pool: ConnectionSource,
         database_reachable: Callable[[], bool] = lambda: True,
     ) -> None:
         self._pool = pool
@@ -63,48 +69,55 @@ class _PooledRepository:
 class DatabaseProbe:
     """Whether PostgreSQL answers, over a connection of its own: busy pools
     must not look like an outage, and an outage must show even when no call
-    is using the pools."""
+    is using the pools.
+
+    The ping runs on an event loop of its own, in a thread of its own, and
+    its timeout is kept there: a serving loop saturated by a storm of calls
+    delays when the answer is read, never whether it counted as in time.
+    """
 
     def __init__(self, conninfo: str, timeout_s: float) -> None:
         self._conninfo = conninfo
         self._timeout_s = timeout_s
         self._connection: psycopg.AsyncConnection[Any] | None = None
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="database-probe", daemon=True)
+        self._thread.start()
 
     async def ping(self) -> None:
         """Return when the database answered within the timeout; DatabaseUnavailable otherwise."""
+        await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(self._ping(), self._loop))
+
+    async def _ping(self) -> None:
         try:
             async with asyncio.timeout(self._timeout_s):
                 if self._connection is None or self._connection.closed:
                     self._connection = await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True)
                 await self._connection.execute(sql.PING)
         except TimeoutError as error:
-            await self.close()
+            await self._disconnect()
             raise DatabaseUnavailable("the database did not answer in time") from error
         except psycopg.Error as error:
-            await self.close()
+            await self._disconnect()
             raise from_database_error(error, database_reachable=False) from error
 
-    async def close(self) -> None:
+    async def _disconnect(self) -> None:
         connection, self._connection = self._connection, None
         if connection is not None:
             with contextlib.suppress(psycopg.Error):
                 await connection.close()
 
+    async def close(self) -> None:
+        if self._loop.is_closed():
+            return
+        await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(self._disconnect(), self._loop))
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        await asyncio.to_thread(self._thread.join)
+        self._loop.close()
+
 
 class ReadingRepository(_PooledRepository):
     """Reading storage over a psycopg connection pool."""
-
-    async def check_ready(self, pool_wait_s: float) -> None:
-        """DatabaseUnavailable unless the pool lends a working connection within `pool_wait_s`.
-
-        After an outage the pool reconnects with back-off; health waits for
-        this before it says SERVING again, so SERVING means writes work.
-        """
-        try:
-            async with self._pool.connection(timeout=pool_wait_s) as connection:
-                await connection.execute(sql.PING)
-        except (psycopg.Error, psycopg_pool.PoolTimeout) as error:
-            raise from_database_error(error, database_reachable=False) from error
 
     async def store_readings(self, readings: Sequence[ValidReading], shard: int = 0) -> list[Outcome]:
         """Store a batch in one transaction; the outcome of each reading, in order.
@@ -276,7 +289,7 @@ class AnalyticsRepository(_PooledRepository):
 
     def __init__(
         self,
-        pool: psycopg_pool.AsyncConnectionPool[Any],
+        pool: ConnectionSource,
         database_reachable: Callable[[], bool] = lambda: True,
         *,
         use_rollups: bool = True,
