@@ -7,11 +7,15 @@ figures they measure (kill cycles, readings acknowledged vs stored, peak RSS).
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import random
+import re
 import signal
 import sys
+import time
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -22,11 +26,20 @@ from grpc import aio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from energy import EnergyClient, RetryPolicy
-from energy.v1 import ingest_pb2, ingest_pb2_grpc, reading_pb2
+from energy.v1 import (
+    analytics_pb2,
+    analytics_pb2_grpc,
+    ingest_pb2,
+    ingest_pb2_grpc,
+    metrics_pb2,
+    metrics_pb2_grpc,
+    reading_pb2,
+)
 from energy_server.app import RunningServer, create_server
 from energy_server.embedded import EmbeddedPostgres
 from tests.conftest import settings_for_tests
 from tests.processes import ServerProcess
+from tests.storm import run_storm, unstored
 from tests.support import (
     BASE_TIME,
     AckWatch,
@@ -190,6 +203,143 @@ async def test_postgres_restart_under_load_loses_nothing_acknowledged(
             f"\npostgres {shutdown_mode} restart: {acked_while_down:,} acknowledged before it went down, "
             f"{total:,} acknowledged and stored in the end, {report.reconnects} uploader reconnects"
         )
+
+
+async def _first_success_s(attempt: Callable[[], Awaitable[object]], limit_s: float) -> float:
+    """Seconds until `attempt` first succeeds, trying every 50 ms (a measurement, not a wait for state)."""
+    started = time.monotonic()
+    refusals: set[grpc.StatusCode] = set()
+    while True:
+        try:
+            await attempt()
+            break
+        except grpc.aio.AioRpcError as error:
+            refusals.add(error.code())
+        assert time.monotonic() - started < limit_s, f"no success within {limit_s} s"
+        await asyncio.sleep(0.05)
+    assert refusals <= {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}, refusals
+    return time.monotonic() - started
+
+
+@pytest.mark.parametrize("shutdown_mode", ["fast", "immediate"])
+async def test_writes_and_reads_recover_within_two_seconds_of_postgres_accepting_connections(
+    own_postgres: tuple[EmbeddedPostgres, str], shutdown_mode: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    postgres, url = own_postgres
+    # Default probe interval and pool settings: what an operator gets.
+    running = await create_server(settings_for_tests(), url)
+    target = f"127.0.0.1:{running.port}"
+    try:
+        async with aio.insecure_channel(target) as channel:
+            ingest = ingest_pb2_grpc.IngestServiceStub(channel)
+            analytics = analytics_pb2_grpc.AnalyticsServiceStub(channel)
+            health = health_pb2_grpc.HealthStub(channel)
+            overall = health.Watch(health_pb2.HealthCheckRequest()).__aiter__()
+            await next_status(overall, SERVING)
+            sequence = iter(range(1_000_000))
+
+            def write() -> Awaitable[object]:
+                at = BASE_TIME + timedelta(seconds=next(sequence))
+                return ingest.IngestReadings(
+                    ingest_pb2.IngestReadingsRequest(readings=[meter("M-RECOVER", at)]), timeout=0.5
+                )
+
+            def read() -> Awaitable[object]:
+                request = analytics_pb2.GetMeterFleetSummaryRequest()
+                return analytics.GetMeterFleetSummary(request, timeout=0.5)
+
+            await write()
+            await read()
+
+            async def keep_writing() -> None:
+                # Load through the outage: the write pool's connections break mid-use
+                # and it starts reconnecting, with back-off, while PostgreSQL is down.
+                while True:
+                    with contextlib.suppress(grpc.aio.AioRpcError):
+                        await write()
+                    await asyncio.sleep(0.02)
+
+            load = asyncio.create_task(keep_writing())
+            await asyncio.to_thread(postgres.halt, shutdown_mode)
+            await next_status(overall, NOT_SERVING)
+            # While it is down every call, reads too, is refused at once, with the hint.
+            for call in (write, read):
+                started = time.monotonic()
+                with pytest.raises(grpc.aio.AioRpcError) as raised:
+                    await call()
+                assert raised.value.code() == grpc.StatusCode.UNAVAILABLE
+                assert retry_pushback_ms(raised.value) is not None
+                assert time.monotonic() - started < 0.5
+            # The outage itself (not a wait for some state), as long as the one reported:
+            # psycopg_pool's reconnection back-off reaches 8 s between attempts by then.
+            await asyncio.sleep(20)
+            await asyncio.to_thread(postgres.resume)
+            load.cancel()
+            write_s, read_s = await asyncio.gather(_first_success_s(write, 30), _first_success_s(read, 30))
+    finally:
+        await running.stop(0)
+    with capsys.disabled():
+        print(
+            f"\npostgres {shutdown_mode} stop of 20 s: first ingest {write_s:.2f} s and first read "
+            f"{read_s:.2f} s after PostgreSQL accepted connections again"
+        )
+    assert write_s <= 2.0
+    assert read_s <= 2.0
+
+
+# gRPC Python's client replaces the server's status with this one of its own when a
+# write of the call was under way as the status arrived (grpc/aio/_call.py, _write).
+_CLIENT_SIDE_INTERNAL = "INTERNAL: Internal error from Core"
+_STATUS_OF_STREAM = re.compile(r"rpc method=/energy.v1.IngestService/StreamReadings .* status=(\w+)")
+
+
+async def test_a_storm_of_streams_keeps_memory_bounded_health_serving_and_refuses_only_as_overload(
+    database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Default settings: what the README promises, as a fleet reconnecting after an outage tries it.
+    server = ServerProcess(database_url)
+    await server.start()
+    rss_at_start = server.peak_rss_kib()
+    report = await run_storm(
+        f"127.0.0.1:{server.port}", streams=500, silent_streams=50, readings_per_message=500, duration_s=20
+    )
+    peak_rss = server.peak_rss_kib()
+    async with aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+        limits = (
+            await metrics_pb2_grpc.MetricsServiceStub(channel).GetServerMetrics(
+                metrics_pb2.GetServerMetricsRequest()
+            )
+        ).limits
+    assert await server.stop() == 0
+    missing = await unstored(database_url, report, 500)
+    server_codes = collections.Counter(
+        match[1] for line in server.log if (match := _STATUS_OF_STREAM.search(line))
+    )
+    with capsys.disabled():
+        print(
+            f"\nstorm: 500 streams x 500-reading messages + 50 that never read acks, 20 s: "
+            f"peak RSS {peak_rss / 1024:.0f} MiB (at start {rss_at_start / 1024:.0f} MiB); "
+            f"{report.readings_acknowledged:,} readings acknowledged, {missing} of them missing; "
+            f"streams by the server's status {dict(server_codes)}, as clients saw them "
+            f"{dict(report.stream_codes)}; {report.health_checks} health checks, slowest "
+            f"{report.slowest_health_check_s:.2f} s, problems {dict(report.health_problems)}; "
+            + ", ".join(
+                f"{limit.name} high water {limit.high_water:,} of {limit.limit:,}" for limit in limits
+            )
+        )
+    assert peak_rss <= 512 * 1024, peak_rss  # KiB
+    assert report.health_checks > 0
+    assert not report.health_problems, report.health_problems
+    assert missing == 0
+    assert report.readings_acknowledged > 0
+    # Refused only as overload; the silent streams' CANCELLED is their own client giving up.
+    assert set(server_codes) <= {"OK", "RESOURCE_EXHAUSTED", "CANCELLED"}, server_codes
+    assert sum(server_codes.values()) == 550
+    refusals = {detail for detail in report.details if not detail.startswith("RESOURCE_EXHAUSTED: ")}
+    assert refusals <= {_CLIENT_SIDE_INTERNAL}, report.details
+    for limit in limits:
+        assert limit.high_water <= limit.limit, limit
+    assert not [line for line in server.log if "never retrieved" in line or "unreachable" in line]
 
 
 async def test_overload_is_refused_with_a_retry_hint_memory_stays_bounded_and_it_recovers(

@@ -105,3 +105,20 @@ async def test_a_busy_metrics_port_fails_start_naming_the_setting(database_url: 
             await create_server(settings_for_tests(metrics_port=first.metrics_port), database_url)
     finally:
         await first.stop(0)
+
+
+async def test_the_metrics_port_listens_on_loopback_unless_told_otherwise(database_url: str) -> None:
+    # The gRPC port on every interface; the unauthenticated counters stay on loopback.
+    running = await create_server(settings_for_tests(host="0.0.0.0", metrics_port=0), database_url)
+    try:
+        assert running.exporter.bound_host == "127.0.0.1"
+    finally:
+        await running.stop(0)
+    running = await create_server(
+        settings_for_tests(host="127.0.0.1", metrics_port=0, metrics_host="0.0.0.0"),
+        database_url,
+    )
+    try:
+        assert running.exporter.bound_host == "0.0.0.0"
+    finally:
+        await running.stop(0)

@@ -20,6 +20,7 @@ from energy_server.app import RunningServer, create_server, describe_security
 from energy_server.auth import Scope, new_token
 from energy_server.settings import Settings, SettingsError
 from tests.conftest import REPO_ROOT, settings_for_tests
+from tests.processes import ServerProcess
 from tests.support import BASE_TIME
 
 
@@ -268,3 +269,11 @@ async def test_make_token_prints_a_token_its_line_grants(database_url: str, tmp_
         async with EnergyClient(f"127.0.0.1:{running.port}", token=minted) as client:
             assert await _ingest_one(client) == 1
             await client.get_meter_fleet_summary()
+
+
+async def test_tokens_over_plaintext_start_with_a_warning(database_url: str, tokens_file: Path) -> None:
+    plaintext = ServerProcess(database_url, {"ENERGY_AUTH_TOKENS_FILE": str(tokens_file)})
+    await plaintext.start()
+    assert await plaintext.stop() == 0
+    warnings = [line for line in plaintext.log if " WARNING " in line]
+    assert any("tokens cross the network in clear" in line for line in warnings), plaintext.log

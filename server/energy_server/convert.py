@@ -239,6 +239,13 @@ class SummaryBuilder:
                 )
             )
 
+    def merge(self, other: SummaryBuilder) -> None:
+        """Add what `other` recorded (built with the right offsets)."""
+        self._accepted += other._accepted
+        self._duplicates += other._duplicates
+        self._stale += other._stale
+        self._rejections += other._rejections
+
     @property
     def reading_count(self) -> int:
         return self._accepted + len(self._duplicates) + len(self._stale) + len(self._rejections)
@@ -319,19 +326,40 @@ def timestamp_of_microseconds(ts_us: int) -> timestamp_pb2.Timestamp:
     return timestamp_pb2.Timestamp(seconds=seconds, nanos=micros * 1000)
 
 
+# Window edges the analytics accept: the Timestamp range less a day at each end,
+# room for the default 24 hours and for rounding edges to whole rollup periods.
+WINDOW_EARLIEST = datetime(1, 1, 2, tzinfo=UTC)
+WINDOW_LATEST = datetime(9999, 12, 30, tzinfo=UTC)
+
+
+def _window_edge(value: datetime, field_path: str) -> datetime:
+    if not WINDOW_EARLIEST <= value <= WINDOW_LATEST:
+        allowed = f"from {WINDOW_EARLIEST.isoformat()} to {WINDOW_LATEST.isoformat()}"
+        raise _invalid(field_path, f"must be {allowed} (got {value.isoformat()})")
+    return value
+
+
+def checked_window(start: datetime, end: datetime, field_path: str = "window") -> Window:
+    """A window held to the rules: edges in range, start before end, at most MAX_WINDOW."""
+    _window_edge(start, f"{field_path}.start_time" if field_path == "window" else field_path)
+    _window_edge(end, f"{field_path}.end_time" if field_path == "window" else field_path)
+    if start >= end:
+        raise _invalid(field_path, "start_time must be before end_time")
+    if end - start > MAX_WINDOW:
+        raise _invalid(field_path, f"may span at most {MAX_WINDOW.days} days")
+    return Window(start, end)
+
+
 def requested_window(window: analytics_pb2.TimeWindow | None, now: datetime) -> Window:
     """The window a request asks for: defaults filled in, then checked."""
     end = now
     if window is not None and window.HasField("end_time"):
-        end = datetime_from_timestamp(window.end_time, "window.end_time")
-    start = end - DEFAULT_WINDOW
+        end = _window_edge(datetime_from_timestamp(window.end_time, "window.end_time"), "window.end_time")
     if window is not None and window.HasField("start_time"):
         start = datetime_from_timestamp(window.start_time, "window.start_time")
-    if start >= end:
-        raise _invalid("window", "start_time must be before end_time")
-    if end - start > MAX_WINDOW:
-        raise _invalid("window", f"may span at most {MAX_WINDOW.days} days")
-    return Window(start, end)
+    else:
+        start = end - DEFAULT_WINDOW
+    return checked_window(start, end)
 
 
 def window_to_proto(window: Window) -> analytics_pb2.TimeWindow:
@@ -361,22 +389,68 @@ def requested_threshold(request: analytics_pb2.ListEfficiencyAnomaliesRequest) -
     return request.threshold
 
 
+# What a page token may hold: each key's type. Tokens are not secret, so a
+# decoded token is held to every rule a request is (and to the request it
+# continues): a forged one can ask for nothing a request could not.
+_TOKEN_FIELDS: dict[str, type] = {
+    "after": str,
+    "kind": str,
+    "seen_since": str,
+    "start": str,
+    "end": str,
+    "threshold": float,
+    "offset": int,
+}
+# Deeper than any listing this service answers (the anomaly ranking has one row per vehicle).
+MAX_PAGE_OFFSET = 1_000_000_000
+_FOREIGN_TOKEN = "not a token this service issued for this request; start again without it"  # noqa: S105
+
+
 def encode_page_token(position: dict[str, object]) -> str:
     """An opaque token: the position of the next page and the query it belongs to."""
     return base64.urlsafe_b64encode(json.dumps(position, separators=(",", ":")).encode()).decode()
 
 
-def decode_page_token(token: str) -> dict[str, object]:
-    """The position a token names; {} for no token; INVALID_ARGUMENT when it is not ours."""
+def decode_page_token(token: str, keys: frozenset[str]) -> dict[str, object]:
+    """The position a token names, with exactly `keys`, each of its type; {} for no
+    token; INVALID_ARGUMENT naming `page_token` for anything else."""
     if not token:
         return {}
     try:
-        position = json.loads(base64.urlsafe_b64decode(token.encode()))
-    except (ValueError, UnicodeDecodeError):
+        position = json.loads(base64.urlsafe_b64decode(token.encode("ascii")))
+    except (ValueError, UnicodeError):
         position = None
-    if not isinstance(position, dict):
-        raise _invalid("page_token", "not a token this service issued")
+    if (
+        not isinstance(position, dict)
+        or set(position) != keys
+        or any(type(position[key]) is not _TOKEN_FIELDS[key] for key in keys)
+    ):
+        raise _invalid("page_token", _FOREIGN_TOKEN)
+    if "after" in position:
+        after = position["after"]
+        assert isinstance(after, str)
+        violations: list[FieldViolation] = []
+        _check_device_id(after, "page_token", violations)
+        if violations:
+            raise _invalid("page_token", _FOREIGN_TOKEN)
+    if "offset" in position:
+        offset = position["offset"]
+        assert isinstance(offset, int)
+        if not 0 <= offset <= MAX_PAGE_OFFSET:
+            raise _invalid("page_token", _FOREIGN_TOKEN)
     return position
+
+
+def token_window(position: dict[str, object]) -> Window:
+    """The window a token carries, held to the rules of a requested one."""
+    try:
+        start = datetime.fromisoformat(str(position["start"]))
+        end = datetime.fromisoformat(str(position["end"]))
+    except ValueError:
+        raise _invalid("page_token", _FOREIGN_TOKEN) from None
+    if start.tzinfo is None or end.tzinfo is None:
+        raise _invalid("page_token", _FOREIGN_TOKEN)
+    return checked_window(start.astimezone(UTC), end.astimezone(UTC), "page_token")
 
 
 def check_same_query(position: dict[str, object], query: dict[str, object]) -> None:
@@ -419,8 +493,7 @@ def _fill_aggregate(
 
 def page_offset(position: dict[str, object]) -> int:
     offset = position.get("offset", 0)
-    if not isinstance(offset, int) or offset < 0:
-        raise _invalid("page_token", "not a token this service issued")
+    assert isinstance(offset, int)  # decode_page_token checked it
     return offset
 
 
@@ -503,6 +576,12 @@ def metrics_to_proto(snapshot: MetricsSnapshot) -> metrics_pb2.GetServerMetricsR
             for pool in snapshot.pools
         ],
         pending_readings=snapshot.pending_readings,
+        limits=[
+            metrics_pb2.LimitMetrics(
+                name=limit.name, limit=limit.limit, in_use=limit.in_use, high_water=limit.high_water
+            )
+            for limit in snapshot.limits
+        ],
     )
 
 

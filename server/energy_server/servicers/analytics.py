@@ -18,6 +18,10 @@ __all__ = ["AnalyticsServicer"]
 
 _Context = aio.ServicerContext[Any, Any]
 _NEVER = datetime(1, 1, 1, tzinfo=UTC)
+# The keys each listing's page tokens carry: a token of another listing is foreign.
+_LINKS_TOKEN = frozenset({"after"})
+_CURRENT_TOKEN = frozenset({"kind", "seen_since", "after"})
+_ANOMALIES_TOKEN = frozenset({"start", "end", "threshold", "offset"})
 
 
 def _now() -> datetime:
@@ -78,7 +82,7 @@ class AnalyticsServicer(analytics_pb2_grpc.AnalyticsServiceServicer):
         self, request: analytics_pb2.ListVehicleLinksRequest, context: _Context
     ) -> analytics_pb2.ListVehicleLinksResponse:
         size = convert.requested_page_size(request.page_size)
-        after = str(convert.decode_page_token(request.page_token).get("after", ""))
+        after = str(convert.decode_page_token(request.page_token, _LINKS_TOKEN).get("after", ""))
         links = await self._repository.vehicle_links(after, size + 1)
         response = analytics_pb2.ListVehicleLinksResponse(
             links=[convert.link_to_proto(link) for link in links[:size]]
@@ -163,7 +167,7 @@ class AnalyticsServicer(analytics_pb2_grpc.AnalyticsServiceServicer):
             else _NEVER
         )
         query: dict[str, object] = {"kind": kind.value, "seen_since": seen_since.isoformat()}
-        position = convert.decode_page_token(request.page_token)
+        position = convert.decode_page_token(request.page_token, _CURRENT_TOKEN)
         convert.check_same_query(position, query)
         currents = await self._repository.currents(
             kind, after=str(position.get("after", "")), seen_since=seen_since, limit=size + 1
@@ -199,13 +203,12 @@ class AnalyticsServicer(analytics_pb2_grpc.AnalyticsServiceServicer):
     ) -> analytics_pb2.ListEfficiencyAnomaliesResponse:
         threshold = convert.requested_threshold(request)
         size = convert.requested_page_size(request.page_size)
-        position = convert.decode_page_token(request.page_token)
-        window = self._window(request)
-        if not request.HasField("window") and "start" in position:
+        position = convert.decode_page_token(request.page_token, _ANOMALIES_TOKEN)
+        if request.HasField("window") or not position:
+            window = self._window(request)
+        else:
             # "The last 24 hours" must not slide between the pages of one listing.
-            window = Window(
-                datetime.fromisoformat(str(position["start"])), datetime.fromisoformat(str(position["end"]))
-            )
+            window = convert.token_window(position)
         query: dict[str, object] = {
             "start": window.start.isoformat(),
             "end": window.end.isoformat(),
