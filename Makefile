@@ -40,7 +40,9 @@ help: ## list the targets
 $(STAMP): pyproject.toml client/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ./client -e '.[dev,embedded]'
+	@# The root distribution holds the server and the client (client/ is the client alone).
+	$(BIN)/pip uninstall --quiet --yes energy-client 2>/dev/null || true
+	$(BIN)/pip install --quiet -e '.[dev,embedded]'
 	touch $@
 
 install: $(STAMP) ## create .venv with the service, the client and the dev tools

@@ -9,6 +9,7 @@ import signal
 import socket
 import sys
 from collections.abc import Mapping
+from pathlib import Path
 
 SERVING_LINE = re.compile(rb"serving energy.v1 on \S+:(\d+)")
 
@@ -22,7 +23,16 @@ def _free_port() -> int:
 class ServerProcess:
     """`python -m energy_server serve` on loopback; its stderr is kept in `log`."""
 
-    def __init__(self, database_url: str, settings: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        database_url: str,
+        settings: Mapping[str, str] | None = None,
+        *,
+        python: str = sys.executable,
+        cwd: Path | None = None,
+    ) -> None:
+        self._python = python
+        self._cwd = cwd
         self._env = {
             **os.environ,
             "DATABASE_URL": database_url,
@@ -48,7 +58,13 @@ class ServerProcess:
         """Start and return once it (every worker) serves; later starts reuse the first port."""
         env = {**self._env, "ENERGY_PORT": str(self.port)}
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "energy_server", "serve", env=env, stderr=asyncio.subprocess.PIPE
+            self._python,
+            "-m",
+            "energy_server",
+            "serve",
+            env=env,
+            cwd=self._cwd,
+            stderr=asyncio.subprocess.PIPE,
         )
         assert process.stderr is not None
         self._process = process

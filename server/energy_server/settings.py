@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.resources
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
@@ -72,7 +73,7 @@ class Settings:
     # Apply pending migrations when the server starts.
     migrate_on_start: bool = True
     # Folder of the numbered SQL migration files.
-    migrations_dir: Path = Path(__file__).resolve().parents[2] / "migrations"
+    migrations_dir: Path = Path(str(importlib.resources.files("energy_server.migrations")))
     # Server certificate chain and private key (PEM) for TLS; both unset means plaintext.
     tls_cert_file: Path | None = None
     tls_key_file: Path | None = None
