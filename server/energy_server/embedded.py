@@ -5,16 +5,24 @@ needs: no system server, no Docker. We run its PostgreSQL 16, the major
 version docker-compose runs, so the embedded default and the production-like
 path behave alike. It listens on a Unix socket only (nothing on the network),
 keeps its data in a folder that survives restarts, and is stopped on exit.
+
+One process at a time owns a data folder: it holds a lock on `<folder>.lock`
+(which names it) from start to stop. A second server on the same folder is
+refused, saying who holds it, before it touches PostgreSQL: it would attach
+to the first one's server and, on its way out, stop it under it.
 """
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
 import warnings
 from pathlib import Path
 from typing import Any
 
 from energy_server.errors import StorageFailure
+from energy_server.settings import SettingsError
 
 __all__ = ["EMBEDDED_POSTGRES_VERSION", "EmbeddedPostgres"]
 
@@ -29,9 +37,47 @@ class EmbeddedPostgres:
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = data_dir.resolve()
         self._server: Any = None
+        self._lock_fd: int | None = None
 
-    def start(self) -> str:
-        """Start (initialising the folder on first use) and return its connection URL."""
+    def _lock(self, holder: str) -> None:
+        path = self.data_dir.with_name(f"{self.data_dir.name}.lock")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            held_by = os.read(fd, 4096).decode(errors="replace").strip() or "another process"
+            os.close(fd)
+            raise SettingsError(
+                f"the embedded PostgreSQL in {self.data_dir} is in use by {held_by}: stop that one, "
+                "or give this one a folder of its own (ENERGY_EMBEDDED_DATA_DIR) or a DATABASE_URL"
+            ) from None
+        self._lock_fd = fd
+        self.say_holder(holder)
+
+    def start(self, holder: str | None = None) -> str:
+        """Take the folder (refused while another process holds it), start PostgreSQL
+        (initialising the folder on first use) and return its connection URL.
+        `holder` says who holds the folder, for the message a second one gets."""
+        self._lock(holder or f"process {os.getpid()}")
+        try:
+            return self._start()
+        except BaseException:
+            self._unlock()
+            raise
+
+    def say_holder(self, holder: str) -> None:
+        """Replace what the lock file says of who holds the folder (once the port is known, say)."""
+        if self._lock_fd is not None:
+            os.ftruncate(self._lock_fd, 0)
+            os.pwrite(self._lock_fd, holder.encode(), 0)
+
+    def _unlock(self) -> None:
+        fd, self._lock_fd = self._lock_fd, None
+        if fd is not None:
+            os.close(fd)  # releases the lock
+
+    def _start(self) -> str:
         with warnings.catch_warnings():
             # platformdirs warns that XDG_RUNTIME_DIR is unset on servers; harmless here.
             warnings.simplefilter("ignore")
@@ -50,11 +96,13 @@ class EmbeddedPostgres:
         return str(server.get_uri())
 
     def stop(self) -> None:
-        """Stop the server (a fast shutdown: open sessions end, data stays)."""
+        """Stop the server (a fast shutdown: open sessions end, data stays) and free the folder."""
         server = self._server
         if server is not None:
             server.stop()
             self._server = None
+            _log.info("embedded PostgreSQL stopped")
+        self._unlock()
 
     def halt(self, mode: str = "fast") -> None:
         """Stop the server with a pg_ctl shutdown mode, keeping this handle (tests use it)."""

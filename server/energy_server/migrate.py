@@ -19,7 +19,7 @@ import psycopg
 from energy_server.errors import StorageFailure, from_database_error
 from energy_server.sql import migrations as sql
 
-__all__ = ["Migration", "apply_migrations", "load_migrations"]
+__all__ = ["Migration", "apply_migrations", "check_schema", "load_migrations"]
 
 _log = logging.getLogger(__name__)
 _FILE_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
@@ -37,12 +37,19 @@ class Migration:
 
 
 def load_migrations(directory: Path) -> list[Migration]:
+    """The migrations of `directory`, in order; StorageFailure when it holds none
+    (a broken install must not pass for an up-to-date schema)."""
     migrations = []
     for path in sorted(directory.glob("*.sql")):
         match = _FILE_NAME.match(path.name)
         if match is None:
             raise StorageFailure(f"migration file {path.name} is not named NNNN_name.sql")
         migrations.append(Migration(int(match[1]), match[2], path.read_text(encoding="utf-8")))
+    if not migrations:
+        raise StorageFailure(
+            f"no migration files (NNNN_name.sql) in {directory}: a broken install, "
+            "or ENERGY_MIGRATIONS_DIR names the wrong folder"
+        )
     versions = [m.version for m in migrations]
     if len(set(versions)) != len(versions):
         raise StorageFailure("two migration files share a version number")
@@ -61,6 +68,27 @@ async def apply_migrations(database_url: str, directory: Path) -> list[Migration
                 await connection.execute(sql.UNLOCK_MIGRATIONS, {"key": sql.MIGRATION_LOCK_KEY})
     except psycopg.Error as error:
         raise from_database_error(error) from error
+
+
+async def check_schema(database_url: str, directory: Path) -> None:
+    """StorageFailure, saying what to run, unless every migration of this code is applied."""
+    migrations = load_migrations(directory)
+    try:
+        async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as connection:
+            cursor = await connection.execute(sql.SELECT_LEDGER_EXISTS)
+            exists = await cursor.fetchone()
+            applied: set[int] = set()
+            if exists is not None and exists[0]:
+                cursor = await connection.execute(sql.SELECT_SCHEMA_MIGRATIONS)
+                applied = {int(str(version)) for version, _, _ in await cursor.fetchall()}
+    except psycopg.Error as error:
+        raise from_database_error(error) from error
+    missing = [f"{m.version:04d}_{m.name}" for m in migrations if m.version not in applied]
+    if missing:
+        raise StorageFailure(
+            f"the database schema is older than this server: {', '.join(missing)} not applied; "
+            "run `make migrate` (or `energy-server migrate`) first, or set ENERGY_MIGRATE_ON_START=true"
+        )
 
 
 async def _apply_pending(

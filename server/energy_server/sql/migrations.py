@@ -6,6 +6,7 @@ __all__ = [
     "CREATE_SCHEMA_MIGRATIONS",
     "INSERT_SCHEMA_MIGRATION",
     "LOCK_MIGRATIONS",
+    "SELECT_LEDGER_EXISTS",
     "SELECT_SCHEMA_MIGRATIONS",
     "UNLOCK_MIGRATIONS",
 ]
@@ -31,3 +32,6 @@ INSERT_SCHEMA_MIGRATION: Final = """
 INSERT INTO schema_migrations (version, name, checksum)
 VALUES (%(version)s, %(name)s, %(checksum)s)
 """
+
+# Whether the ledger exists: an empty database has none yet, and reading it would fail.
+SELECT_LEDGER_EXISTS: Final = "SELECT to_regclass('schema_migrations') IS NOT NULL"
