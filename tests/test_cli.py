@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from energy.console import number
 from energy.v1 import analytics_pb2, analytics_pb2_grpc
 from energy_server.app import RunningServer
 from tests.support import fetch
@@ -218,3 +221,48 @@ async def test_load_generator_acknowledges_exactly_what_history_gained(
     assert await history_count(database_url) - before == report["stored"]
     assert report["ack_latency_ms"]["p50"] <= report["ack_latency_ms"]["p99"]
     assert "load" in err  # the live progress line
+
+
+async def test_version_of_both_commands() -> None:
+    for program in ("energy", "energy-server", "energy-load"):
+        process = await asyncio.create_subprocess_exec(
+            str(BIN / program), "--version", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        )
+        out, err = await process.communicate()
+        assert process.returncode == 0, err.decode()
+        assert re.fullmatch(rf"{program} \d+\.\d+\.\d+ \(energy-ingestion-server\)\n", out.decode()), out
+
+
+async def test_a_reader_that_closes_the_pipe_ends_the_command_quietly(server: RunningServer) -> None:
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # like `| head -1` once it has its line: every write now fails
+    try:
+        process = await asyncio.create_subprocess_exec(
+            str(BIN / "energy"),
+            "--target",
+            f"127.0.0.1:{server.port}",
+            "health",
+            stdout=write_end,
+            stderr=asyncio.subprocess.PIPE,
+        )
+    finally:
+        os.close(write_end)
+    _, err = await process.communicate()
+    assert (process.returncode, err.decode()) == (0, "")
+
+
+@pytest.mark.parametrize(
+    ("value", "printed"),
+    [
+        (0.0, "0"),
+        (0.00042, "0.00042"),
+        (0.0123456, "0.01235"),
+        (1.5, "1.5"),
+        (12345.6789, "12,345.6789"),
+        (3e-9, "3e-09"),
+        (-0.25, "-0.25"),
+        (float("inf"), "inf"),
+    ],
+)
+def test_numbers_keep_enough_significant_digits_to_tell_small_from_zero(value: float, printed: str) -> None:
+    assert number(value) == printed

@@ -349,6 +349,10 @@ async def test_overload_is_refused_with_a_retry_hint_memory_stays_bounded_and_it
         database_url,
         {
             "ENERGY_MAX_PENDING_READINGS": "5000",
+            # Room for about a dozen of the 500-reading messages below, refused after 0.2 s.
+            "ENERGY_MAX_MESSAGE_BYTES": "65536",
+            "ENERGY_MAX_PENDING_BYTES": "262144",
+            "ENERGY_OVERLOAD_WAIT_S": "0.2",
             "ENERGY_POOL_MAX_SIZE": "2",
             "ENERGY_POOL_TIMEOUT_S": "0.5",
             "ENERGY_STREAM_WINDOW": "8",

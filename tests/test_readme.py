@@ -156,3 +156,10 @@ def test_every_test_the_guarantees_name_exists() -> None:
     }
     assert named, "the Guarantees section names no tests"
     assert named <= defined, named - defined
+
+
+def test_the_contents_line_lists_every_section() -> None:
+    (contents,) = [line for line in README.splitlines() if line.startswith("Contents: ")]
+    listed = re.findall(r"\[([^\]]+)\]\(#[\w-]+\)", contents)
+    sections = [heading.replace("`", "") for heading in re.findall(r"^## (.+)$", README, flags=re.MULTILINE)]
+    assert listed == sections

@@ -25,7 +25,7 @@ from google.protobuf import message as protobuf_message
 from grpc_health.v1 import health_pb2
 
 from energy.client import DEFAULT_TARGET, EnergyClient, Tls, Window
-from energy.console import Progress, flatten, key_values, table
+from energy.console import Progress, flatten, key_values, table, version_line
 from energy.errors import ClientError
 from energy.readings import ReadingFormatError, reading_from_fields
 from energy.simulation import Fleet
@@ -352,6 +352,7 @@ async def _demo(client: EnergyClient, args: argparse.Namespace, out: _Output) ->
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="energy", description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--version", action="version", version=version_line("energy", "energy"))
     add_connection_options(parser)
     parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
     # --json is accepted after the command too; SUPPRESS keeps the top-level value when absent.
@@ -470,6 +471,14 @@ async def _run(args: argparse.Namespace) -> int:
         return code
 
 
+def quiet_on_closed_pipe() -> int:
+    """The reader of stdout went away (`energy ... | head -1`): that is its choice, not an
+    error. Point stdout at /dev/null so that the interpreter's last flush stays quiet."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -479,6 +488,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         for violation in error.violations:
             print(f"  {violation.field}: {violation.description}", file=sys.stderr)
         return 1
+    except BrokenPipeError:
+        return quiet_on_closed_pipe()
     except (OSError, ValueError) as error:
         print(f"energy: {error}", file=sys.stderr)
         return 1

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import importlib.metadata
 import math
 import sys
 import time
@@ -12,7 +14,27 @@ from typing import IO, Any
 from google.protobuf import message as protobuf_message
 from google.protobuf import timestamp_pb2
 
-__all__ = ["Progress", "flatten", "table"]
+__all__ = ["Progress", "flatten", "number", "table", "version_line"]
+
+
+def version_line(program: str, package: str) -> str:
+    """`program VERSION (distribution)`, of the installed distribution that holds `package`."""
+    for name in importlib.metadata.packages_distributions().get(package, []):
+        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
+            return f"{program} {importlib.metadata.version(name)} ({name})"
+    return f"{program} (not installed: run from a source tree)"
+
+
+def number(value: float) -> str:
+    """A float with at least four significant digits, so that a small value never
+    reads as 0 (0.00042 kWh a minute is data), and no trailing zeros."""
+    if not math.isfinite(value) or value == 0:
+        return str(value) if not math.isfinite(value) else "0"
+    magnitude = math.floor(math.log10(abs(value)))
+    if magnitude < -6:
+        return f"{value:.4g}"
+    decimals = max(4, 3 - magnitude)
+    return f"{value:,.{decimals}f}".rstrip("0").rstrip(".")
 
 
 def _scalar(field: Any, value: object) -> str:  # a FieldDescriptor, of upb's or pure Python's kind
@@ -21,7 +43,7 @@ def _scalar(field: Any, value: object) -> str:  # a FieldDescriptor, of upb's or
         # DEVICE_KIND_METER -> METER: the enum's prefix repeats its type's name.
         return name.split("_", 2)[-1] if name.count("_") >= 2 else name
     if isinstance(value, float):
-        return f"{value:,.4f}".rstrip("0").rstrip(".") if math.isfinite(value) else str(value)
+        return number(value)
     if isinstance(value, int) and not isinstance(value, bool):
         return f"{value:,}"
     return str(value)

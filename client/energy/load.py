@@ -43,7 +43,7 @@ import grpc
 
 from energy.cli import add_connection_options, connect
 from energy.client import EnergyClient
-from energy.console import Progress
+from energy.console import Progress, version_line
 from energy.errors import ClientError
 from energy.simulation import Fleet
 from energy.uploader import Uploader
@@ -464,6 +464,7 @@ def _parser() -> argparse.ArgumentParser:
         description=(__doc__ or "").split("\n\n")[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=version_line("energy-load", "energy"))
     add_connection_options(parser)
     parser.add_argument(
         "--devices", type=int, default=int(os.environ.get("DEVICES", "10")), help="default $DEVICES or 10"
