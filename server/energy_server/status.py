@@ -45,22 +45,24 @@ _RETRYABLE = {grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.UNAVAILABLE, g
 
 
 async def abort_with(
-    context: aio.ServicerContext[object, object], error: Exception, retry_delay_ms: int
+    context: aio.ServicerContext[object, object], error: Exception, retry_delay_ms: int, request_id: str
 ) -> NoReturn:
     """End the call with the status `error` maps to; never returns.
 
     Anything that is not a DomainError is a bug: it is logged with its
-    traceback and the caller gets INTERNAL without its text.
+    traceback and the caller gets INTERNAL without its text, but with the
+    request id that finds the traceback in the log.
     """
     code = CODE_OF.get(type(error)) if isinstance(error, DomainError) else None
     if code is None or code is grpc.StatusCode.INTERNAL:
         _log.error("internal error", exc_info=error)
         code = grpc.StatusCode.INTERNAL
-        message = "internal error; the server's log has the details"
+        message = f"internal error; the server's log has the details (request id {request_id})"
     else:
         message = str(error)
     status = status_pb2.Status(code=code.value[0], message=message)
-    trailing: list[tuple[str, str]] = []
+    # The call's trailing metadata is replaced by abort's: the request id goes again.
+    trailing: list[tuple[str, str]] = [("x-request-id", request_id)]
     if isinstance(error, InvalidInput) and error.violations:
         bad_request = error_details_pb2.BadRequest(
             field_violations=[
