@@ -42,7 +42,7 @@ $(STAMP): pyproject.toml client/pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	@# The root distribution holds the server and the client (client/ is the client alone).
 	$(BIN)/pip uninstall --quiet --yes energy-client 2>/dev/null || true
-	$(BIN)/pip install --quiet -e '.[dev,embedded]'
+	$(BIN)/pip install --quiet -e '.[dev,embedded,tracing]'
 	touch $@
 
 install: $(STAMP) ## create .venv with the service, the client and the dev tools

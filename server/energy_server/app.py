@@ -42,6 +42,7 @@ from energy_server.servicers.analytics import AnalyticsServicer
 from energy_server.servicers.ingest import IngestLimits, IngestServicer
 from energy_server.servicers.metrics import MetricsServicer
 from energy_server.settings import Settings, SettingsError
+from energy_server.tracing import start_tracing
 
 __all__ = ["RunningServer", "create_server", "serve"]
 
@@ -291,6 +292,18 @@ async def serve(
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stopping.set)
+    # Before the gRPC server exists: the instrumentation wraps its creation.
+    tracing = start_tracing(settings)
+    try:
+        await _serve_until_stopped(settings, database_url, on_serving, stopping)
+    finally:
+        if tracing is not None:
+            tracing.stop()
+
+
+async def _serve_until_stopped(
+    settings: Settings, database_url: str, on_serving: Callable[[int], None], stopping: asyncio.Event
+) -> None:
     running = await create_server(settings, database_url)
     on_serving(running.port)
     _log.info(

@@ -94,6 +94,15 @@ class Settings:
     log_level: str = "INFO"
     # Log lines as `text` or as one JSON object per line (`json`), for log shippers.
     log_format: str = "text"
+    # OpenTelemetry's own variables (OTEL_TRACES_EXPORTER, OTEL_EXPORTER_OTLP_ENDPOINT): traces
+    # are exported when either asks for them; the exporter reads the rest of OTEL_* itself.
+    otel_traces_exporter: str = ""
+    otel_exporter_otlp_endpoint: str = ""
+
+    @property
+    def tracing(self) -> bool:
+        exporter = self.otel_traces_exporter.strip().lower()
+        return exporter not in ("", "none") or (exporter == "" and bool(self.otel_exporter_otlp_endpoint))
 
     @property
     def clock_skew_allowance(self) -> timedelta:
@@ -165,6 +174,8 @@ class Settings:
         for name in non_negative:
             if (getattr(self, name) or 0) < 0:
                 raise SettingsError(f"{_env_name(name)} must not be negative")
+        if self.otel_traces_exporter.strip().lower() not in ("", "none", "otlp", "console"):
+            raise SettingsError("OTEL_TRACES_EXPORTER must be otlp, console or none")
         if self.log_format not in ("text", "json"):
             raise SettingsError("ENERGY_LOG_FORMAT must be text or json")
         if self.processes > 1 and self.port == 0:
@@ -188,7 +199,9 @@ class Settings:
 
 
 def _env_name(field_name: str) -> str:
-    return "DATABASE_URL" if field_name == "database_url" else f"ENERGY_{field_name.upper()}"
+    if field_name == "database_url" or field_name.startswith("otel_"):
+        return field_name.upper()  # the names other tools already use
+    return f"ENERGY_{field_name.upper()}"
 
 
 def _parse(annotation: object, raw: str) -> object:
