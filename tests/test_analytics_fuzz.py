@@ -18,13 +18,13 @@ import pytest
 from google.protobuf import descriptor, message, message_factory, timestamp_pb2
 from google.rpc import error_details_pb2, status_pb2
 from grpc import aio
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from energy.v1 import analytics_pb2, analytics_pb2_grpc, ingest_pb2_grpc
 from energy_server.app import RunningServer
 from tests.support import BASE_TIME, meter, send, vehicle
-from tests.test_fuzz import YEAR_1, YEAR_9999_END, _device_ids, _nanos, _seconds
+from tests.test_fuzz import YEAR_1, YEAR_9999_END, _device_ids, _nanos, _seconds, fuzz_settings
 
 SERVICE = analytics_pb2.DESCRIPTOR.services_by_name["AnalyticsService"]
 REQUESTS_PER_EXAMPLE = 10
@@ -196,16 +196,7 @@ def _window_span(response: message.Message) -> timedelta | None:
     return span
 
 
-@settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    derandomize=True,
-    suppress_health_check=[
-        HealthCheck.function_scoped_fixture,
-        HealthCheck.too_slow,
-        HealthCheck.data_too_large,
-    ],
-)
+@fuzz_settings(EXAMPLES)
 @given(requests=st.lists(_requests, min_size=REQUESTS_PER_EXAMPLE, max_size=REQUESTS_PER_EXAMPLE))
 async def test_arbitrary_analytics_requests_never_get_internal_or_unknown(
     seeded: RunningServer, read_tally: ReadTally, requests: list[tuple[str, message.Message]]

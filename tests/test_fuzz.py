@@ -179,16 +179,21 @@ def tally() -> Tally:
     return Tally()
 
 
-@settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    derandomize=True,
-    suppress_health_check=[
-        HealthCheck.function_scoped_fixture,
-        HealthCheck.too_slow,
-        HealthCheck.data_too_large,
-    ],
-)
+def fuzz_settings(examples: int) -> settings:
+    """Hypothesis settings of the fuzz properties: reproducible, and patient with a real server."""
+    return settings(
+        max_examples=examples,
+        deadline=None,
+        derandomize=True,
+        suppress_health_check=[
+            HealthCheck.function_scoped_fixture,
+            HealthCheck.too_slow,
+            HealthCheck.data_too_large,
+        ],
+    )
+
+
+@fuzz_settings(EXAMPLES)
 @given(
     readings=st.lists(_readings(), min_size=READINGS_PER_EXAMPLE, max_size=READINGS_PER_EXAMPLE),
     shape=st.sampled_from(["unary", "upload", "stream"]),
