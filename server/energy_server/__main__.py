@@ -40,9 +40,9 @@ def _database(settings: Settings, command: str) -> Iterator[tuple[str, Callable[
         yield settings.database_url, lambda port: None
         return
     embedded = EmbeddedPostgres(settings.embedded_data_dir)
-    _log.info("DATABASE_URL is not set: starting the embedded PostgreSQL")
     holder = f"energy-server {command} (pid {os.getpid()}"
     url = embedded.start(holder=f"{holder})")
+    _log.info("DATABASE_URL is not set: using the embedded PostgreSQL")
     try:
         yield url, lambda port: embedded.say_holder(f"{holder}, gRPC port {port})")
     finally:
