@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 
 from energy_server.admission import Capacity
 from energy_server.domain import MeterValues, Outcome, ValidReading
-from energy_server.errors import DatabaseUnavailable, Overloaded, StorageFailure
+from energy_server.errors import DatabaseUnavailable, StorageFailure
 from energy_server.metrics import ServerMetrics
 from energy_server.repository import ReadingRepository
 
@@ -133,8 +133,6 @@ class GroupCommitter:
             return []
         if not self._database_reachable():
             raise DatabaseUnavailable("the database is unreachable")
-        if len(readings) > self.pending.limit:
-            raise Overloaded(f"{len(readings)} readings exceed what the server queues at once; send fewer")
         # Taken here, in the step that checks it, so that the limit holds exactly;
         # _take_batch gives it back as lanes take the readings into transactions.
         await self.pending.acquire(len(readings))
