@@ -514,7 +514,13 @@ async def test_keepalive_drops_a_peer_that_stopped_answering(database_url: str) 
             peer.kill()
         await peer.wait()
         await running.stop(0)
-    assert "status=CANCELLED" in line
+    # Dropped within the keepalive allowance (0.5 s + 0.5 s), not at the idle timeout (600 s).
+    duration_ms = float(line.rsplit("duration_ms=", 1)[1].split()[0])
+    assert duration_ms < 5_000, line
+    # gRPC Python merges a read cancelled by a dropped connection with end-of-stream
+    # (grpc/aio: _receive_message): the handler either is cancelled (CANCELLED) or sees
+    # its request stream end first and finishes (OK), whichever core reports first.
+    assert re.search(r" status=(CANCELLED|OK) ", line), line
 
 
 async def test_a_deadline_shorter_than_the_commit_stores_the_reading_whole_or_not_at_all(

@@ -208,10 +208,7 @@ class CallBoundary(aio.ServerInterceptor):
             record = _CallRecord(method, kind, context, self._metrics)
             try:
                 self._authorize(record, context)
-                response = await behavior(_decoded(request, streaming), context)
-                if streaming and context.cancelled():
-                    record.code = grpc.StatusCode.CANCELLED  # as in _stream_response
-                return response
+                return await behavior(_decoded(request, streaming), context)
             except BaseException as error:
                 await self._fail(record, error, context)
                 raise
@@ -239,10 +236,6 @@ class CallBoundary(aio.ServerInterceptor):
                     return
                 async for response in responses:
                     yield response
-                if streaming and context.cancelled():
-                    # The peer was dropped (keepalive, reset): its request stream then
-                    # ends like a half-close, and the handler returns as if all went well.
-                    record.code = grpc.StatusCode.CANCELLED
             except BaseException as error:
                 await self._fail(record, error, context)
                 raise
