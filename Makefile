@@ -156,5 +156,5 @@ profile: $(STAMP) ## py-spy flame graphs of the server under loads (a) and (b) -
 bench-tls: $(STAMP) ## ingest throughput with TLS on vs off (same data and load)
 	$(PY) bench/tls.py
 
-clean: ## remove the virtualenv, tools and the embedded database's data
-	rm -rf $(VENV) .tools .data
+clean: ## remove the virtualenv, tools, generated clients and the embedded database's data
+	rm -rf $(VENV) .tools .data gen/go/energy gen/ts
