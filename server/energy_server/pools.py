@@ -108,10 +108,6 @@ class RenewablePool:
         self.pool = make()
         self._retired: set[asyncio.Task[None]] = set()
 
-    @property
-    def name(self) -> str:
-        return self.pool.name
-
     async def open(self) -> None:
         await self.pool.open(wait=True, timeout=self._timeout_s)
 

@@ -130,9 +130,6 @@ class DescriptorIndex:
         files[_V1_FILE] = _v1_file(files[reflection_pb2.DESCRIPTOR.name])
         return cls(files.values())
 
-    def file_names(self) -> list[str]:
-        return sorted(self._files)
-
     def file(self, name: str) -> descriptor_pb2.FileDescriptorProto | None:
         return self._files.get(name)
 
