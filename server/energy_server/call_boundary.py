@@ -61,13 +61,14 @@ def _request_id_of(context: aio.ServicerContext[Any, Any]) -> str:
 
 
 class _CallRecord:
-    __slots__ = ("caller", "code", "kind", "method", "peer", "request_id", "started", "tally")
+    __slots__ = ("caller", "code", "kind", "method", "metrics", "peer", "request_id", "started", "tally")
 
     def __init__(
         self, method: str, kind: str, context: aio.ServicerContext[Any, Any], metrics: ServerMetrics
     ) -> None:
         self.method = method
         self.kind = kind
+        self.metrics = metrics
         metrics.record_call_started(method, kind)
         self.request_id = _request_id_of(context)
         request_id.set(self.request_id)
@@ -83,9 +84,9 @@ class _CallRecord:
         # streaming handler may be finalised from another context, where reset() fails.
         _call_readings.set(self.tally)
 
-    def finish(self, metrics: ServerMetrics) -> None:
+    def finish(self) -> None:
         seconds = time.perf_counter() - self.started
-        metrics.record_call(self.method, self.kind, self.code.name, seconds)
+        self.metrics.record_call(self.method, self.kind, self.code.name, seconds)
         level = logging.INFO if self.method.startswith("/energy.") else logging.DEBUG
         _log.log(
             level,
@@ -213,7 +214,7 @@ class CallBoundary(aio.ServerInterceptor):
                 await self._fail(record, error, context)
                 raise
             finally:
-                record.finish(self._metrics)
+                record.finish()
 
         return handle
 
@@ -240,7 +241,7 @@ class CallBoundary(aio.ServerInterceptor):
                 await self._fail(record, error, context)
                 raise
             finally:
-                record.finish(self._metrics)
+                record.finish()
 
         return handle
 
