@@ -32,7 +32,7 @@ BENCH_DAYS ?= 1
 NAME ?= client
 SCOPES ?= ingest
 
-.PHONY: help install run migrate token backfill test test-faults lint fmt gen check-gen tools clients grpcui breaking ghz bench bench-quick bench-tls profile clean
+.PHONY: help install run migrate maintain token backfill test test-faults lint fmt gen check-gen tools clients grpcui breaking ghz bench bench-quick bench-tls profile clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -55,6 +55,9 @@ migrate: $(STAMP) ## apply pending migrations and exit
 
 token: $(STAMP) ## make a bearer token and its ENERGY_AUTH_TOKENS_FILE line (NAME=, SCOPES=)
 	$(PY) -m energy_server token $(NAME) --scopes $(SCOPES)
+
+maintain: $(STAMP) ## partition maintenance once: create partitions ahead, drop what retention expired
+	$(PY) -m energy_server maintain
 
 backfill: $(STAMP) ## rebuild the hourly rollups from history
 	$(PY) -m energy_server backfill

@@ -30,9 +30,9 @@ from grpc import aio
 
 from energy.v1 import analytics_pb2, analytics_pb2_grpc
 from energy_server.domain import DeviceKind
-from energy_server.migrate import apply_migrations
-from energy_server.repository import ReadingRepository
 from energy_server.settings import Settings
+from energy_server.storage.migrate import apply_migrations
+from energy_server.storage.repository import ReadingRepository
 from harness import database, running_server
 
 HERE = Path(__file__).resolve().parent

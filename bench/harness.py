@@ -18,8 +18,8 @@ from pathlib import Path
 import psutil
 
 import energy_server  # noqa: F401  (switches off gRPC fork handlers first)
-from energy_server.embedded import EmbeddedPostgres
 from energy_server.settings import Settings
+from energy_server.storage.embedded import EmbeddedPostgres
 
 
 @contextlib.contextmanager

@@ -41,8 +41,8 @@ from typing import Any
 
 import psycopg
 
-from energy_server.migrate import apply_migrations
 from energy_server.settings import Settings
+from energy_server.storage.migrate import apply_migrations
 from harness import Server, cpu_seconds, database, postgres_cpu_seconds, running_server
 from original import measure_original
 from write_paths import make_readings, measure

@@ -18,8 +18,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from energy_server.migrate import apply_migrations
 from energy_server.settings import Settings
+from energy_server.storage.migrate import apply_migrations
 from harness import database, running_server
 from ingest import RESULTS, SCENARIOS, Offsets, _load
 

@@ -28,11 +28,11 @@ from psycopg import sql
 
 import energy_server  # noqa: F401  (switches off gRPC fork handlers first)
 from energy_server.domain import MeterValues, ValidReading, VehicleValues
-from energy_server.migrate import apply_migrations
-from energy_server.repository import ReadingRepository, _meter_columns, _vehicle_columns
 from energy_server.settings import Settings
-from energy_server.sql import readings as production
-from energy_server.sql import rendered
+from energy_server.storage.migrate import apply_migrations
+from energy_server.storage.repository import ReadingRepository, _meter_columns, _vehicle_columns
+from energy_server.storage.sql import readings as production
+from energy_server.storage.sql import rendered
 from harness import database
 
 EPOCH_2026_US = 1_767_225_600 * 1_000_000

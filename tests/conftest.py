@@ -15,8 +15,8 @@ from psycopg import sql
 
 from energy.v1 import analytics_pb2_grpc, ingest_pb2_grpc, metrics_pb2_grpc
 from energy_server.app import RunningServer, create_server
-from energy_server.embedded import EmbeddedPostgres
 from energy_server.settings import Settings
+from energy_server.storage.embedded import EmbeddedPostgres
 from tests.support import run_migrations
 
 TABLES = (

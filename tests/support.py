@@ -18,8 +18,8 @@ from grpc_status import rpc_status
 
 from energy import Uploader
 from energy.v1 import ingest_pb2, ingest_pb2_grpc, reading_pb2
-from energy_server.migrate import apply_migrations
 from energy_server.settings import Settings
+from energy_server.storage.migrate import apply_migrations
 
 SHAPES = ("unary", "upload", "stream")
 BASE_TIME = datetime(2026, 1, 1, tzinfo=UTC)

@@ -19,8 +19,8 @@ from psycopg import sql
 from energy.v1 import analytics_pb2, reading_pb2
 from energy_server.app import create_server
 from energy_server.domain import DeviceKind, Window
-from energy_server.repository import AnalyticsRepository, ReadingRepository, _ranges
-from energy_server.sql import analytics as analytics_sql
+from energy_server.storage.repository import AnalyticsRepository, ReadingRepository, _ranges
+from energy_server.storage.sql import analytics as analytics_sql
 from tests.conftest import TABLES, settings_for_tests
 from tests.reference import (
     METER_FIELDS,

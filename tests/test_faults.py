@@ -36,7 +36,7 @@ from energy.v1 import (
     reading_pb2,
 )
 from energy_server.app import RunningServer, create_server
-from energy_server.embedded import EmbeddedPostgres
+from energy_server.storage.embedded import EmbeddedPostgres
 from tests.conftest import settings_for_tests
 from tests.processes import ServerProcess
 from tests.storm import run_storm, unstored

@@ -11,7 +11,7 @@ import pytest
 from energy_server.domain import MeterValues, Outcome
 from energy_server.group_commit import GroupCommitter
 from energy_server.metrics import ServerMetrics
-from energy_server.repository import ReadingRepository
+from energy_server.storage.repository import ReadingRepository
 from tests.support import BASE_TIME, fetch
 
 BASE_US = int(BASE_TIME.timestamp()) * 1_000_000

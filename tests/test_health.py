@@ -13,7 +13,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from energy.v1 import ingest_pb2, ingest_pb2_grpc
 from energy_server.app import INGEST_SERVICE, RunningServer, create_server
-from energy_server.embedded import EmbeddedPostgres
+from energy_server.storage.embedded import EmbeddedPostgres
 from tests.conftest import settings_for_tests
 from tests.support import meter, next_status, retry_pushback_ms
 

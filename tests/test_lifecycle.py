@@ -17,8 +17,8 @@ from grpc import aio
 
 from energy.v1 import ingest_pb2, ingest_pb2_grpc
 from energy_server.errors import StorageFailure
-from energy_server.migrate import apply_migrations, load_migrations
 from energy_server.settings import Settings, SettingsError
+from energy_server.storage.migrate import apply_migrations, load_migrations
 from tests.processes import ServerProcess
 from tests.support import BASE_TIME, fetch, meter, minutes
 

@@ -1,4 +1,4 @@
-"""Command line: `python -m energy_server serve|migrate|backfill|token`.
+"""Command line: `python -m energy_server serve|migrate|maintain|backfill|token`.
 
 Without DATABASE_URL both start the embedded PostgreSQL first and stop it on exit.
 """
@@ -23,12 +23,13 @@ from energy.console import version_line
 from energy_server.app import serve
 from energy_server.auth import Scope, new_token
 from energy_server.domain import DeviceKind
-from energy_server.embedded import EmbeddedPostgres
 from energy_server.errors import DomainError
 from energy_server.logs import configure_logging
-from energy_server.migrate import apply_migrations
-from energy_server.repository import ReadingRepository
 from energy_server.settings import Settings, SettingsError
+from energy_server.storage.embedded import EmbeddedPostgres
+from energy_server.storage.migrate import apply_migrations
+from energy_server.storage.partitions import DROP_DELAY, Maintenance, PartitionLayout
+from energy_server.storage.repository import ReadingRepository
 
 _log = logging.getLogger("energy_server")
 
@@ -120,6 +121,29 @@ async def _backfill(url: str) -> None:
             )
 
 
+async def _maintain(settings: Settings, url: str) -> int:
+    """One maintenance run, waiting out another instance's and the drop delay."""
+    maintenance = Maintenance(url, PartitionLayout.from_settings(settings))
+    report = await maintenance.run(wait_for_lock=True, say=print)
+    if report.outcome == "ok" and report.horizons_moved:
+        # Running servers read the moved horizon before the data behind it goes.
+        print(f"waiting {DROP_DELAY.total_seconds():.0f} s for running servers to read the new horizons ...")
+        await asyncio.sleep(DROP_DELAY.total_seconds())
+        report = await maintenance.run(wait_for_lock=True, say=print)
+    if report.outcome != "ok":
+        print(f"maintenance failed: {report.error}", file=sys.stderr)
+        return 1
+    for table in report.inventory:
+        span = (
+            f"{table.oldest.isoformat()} .. {table.newest.isoformat()}"
+            if table.oldest and table.newest
+            else "none"
+        )
+        print(f"{table.table:24} {table.partitions:5} partitions ({table.ahead} ahead)  {span}")
+    print(f"maintenance done in {report.seconds:.2f} s")
+    return 0
+
+
 def _token(parser: argparse.ArgumentParser, name: str | None, scopes: str) -> int:
     if not name or any(ch.isspace() for ch in name):
         parser.error("token needs a NAME without spaces")
@@ -138,10 +162,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--version", action="version", version=version_line("energy-server", "energy_server"))
     parser.add_argument(
         "command",
-        choices=("serve", "migrate", "backfill", "token"),
+        choices=("serve", "migrate", "maintain", "backfill", "token"),
         nargs="?",
         default="serve",
         help="serve (default); migrate: apply pending migrations; "
+        "maintain: create partitions ahead and drop what retention expired, once; "
         "backfill: rebuild the hourly and fleet minute rollups from history; "
         "token NAME --scopes ...: make a bearer token and its line for ENERGY_AUTH_TOKENS_FILE",
     )
@@ -166,6 +191,8 @@ def main(argv: list[str] | None = None) -> int:
         with _database(settings, arguments.command) as (url, serving_on):
             if arguments.command == "migrate":
                 asyncio.run(_migrate(settings, url))
+            elif arguments.command == "maintain":
+                return asyncio.run(_maintain(settings, url))
             elif arguments.command == "backfill":
                 asyncio.run(_backfill(url))
             elif settings.processes > 1 and settings.worker_index is None:

@@ -34,14 +34,20 @@ from energy_server.errors import DatabaseUnavailable
 from energy_server.group_commit import GroupCommitter
 from energy_server.health import DatabaseHealth, HealthServicer
 from energy_server.metrics import MetricsExporter, MetricsSnapshot, ServerMetrics, pool_snapshot
-from energy_server.migrate import apply_migrations, check_schema
-from energy_server.pools import RenewablePool
 from energy_server.reflection import REFLECTION_SERVICES, add_reflection_to_server
-from energy_server.repository import AnalyticsRepository, DatabaseProbe, ReadingRepository, warm_up_reads
 from energy_server.servicers.analytics import AnalyticsServicer
 from energy_server.servicers.ingest import IngestLimits, IngestServicer
 from energy_server.servicers.metrics import MetricsServicer
 from energy_server.settings import Settings, SettingsError
+from energy_server.storage.migrate import apply_migrations, check_schema
+from energy_server.storage.partitions import Horizons, Maintenance, PartitionLayout
+from energy_server.storage.pools import RenewablePool
+from energy_server.storage.repository import (
+    AnalyticsRepository,
+    DatabaseProbe,
+    ReadingRepository,
+    warm_up_reads,
+)
 from energy_server.tracing import start_tracing
 
 __all__ = ["RunningServer", "create_server", "serve"]
@@ -65,19 +71,22 @@ class RunningServer:
     health: DatabaseHealth
     committer: GroupCommitter
     pools: tuple[RenewablePool, ...]
-    monitor: asyncio.Task[None]
+    # The database probe, the horizons' refresh and the maintenance timer.
+    background: tuple[asyncio.Task[None], ...]
     metrics: ServerMetrics
     exporter: MetricsExporter
     # Port of the Prometheus exporter; None when it is off.
     metrics_port: int | None
     # Bytes of requests read but not yet committed, over every call.
     request_budget: Capacity
+    maintenance: Maintenance
 
     def metrics_snapshot(self) -> MetricsSnapshot:
         return self.metrics.snapshot(
             (pool_snapshot(pool.pool) for pool in self.pools),
             self.committer.pending_readings,
             (limit.snapshot() for limit in (self.committer.pending, self.request_budget)),
+            self.maintenance.last,
         )
 
     async def stop(self, grace_s: float) -> None:
@@ -85,8 +94,9 @@ class RunningServer:
         await self.server.stop(grace_s)
         await self.exporter.stop()
         await self.committer.close()
-        self.monitor.cancel()
-        await asyncio.gather(self.monitor, return_exceptions=True)
+        for task in self.background:
+            task.cancel()
+        await asyncio.gather(*self.background, return_exceptions=True)
         await self.health.close()
         for pool in self.pools:
             await pool.close()
@@ -158,6 +168,11 @@ async def create_server(settings: Settings, database_url: str) -> RunningServer:
     )
     for pool in (ingest_pool, read_pool):
         await pool.open()
+    layout = PartitionLayout.from_settings(settings)
+    # Partitions ahead before the first call (another instance may be doing it).
+    horizons = Horizons()
+    maintenance = Maintenance(database_url, layout, horizons=horizons)
+    await maintenance.run()
     health_servicer = HealthServicer()
     # Services that need no database are SERVING until shutdown; the probe sets the others.
     for name in (HEALTH_SERVICE, *(REFLECTION_SERVICES if settings.reflection else ())):
@@ -170,7 +185,7 @@ async def create_server(settings: Settings, database_url: str) -> RunningServer:
         recover=lambda: _renew((ingest_pool, read_pool)),
     )
     reachable = database_health.database_reachable
-    readings = ReadingRepository(ingest_pool, reachable)
+    readings = ReadingRepository(ingest_pool, reachable, layout=layout)
     committer = GroupCommitter(
         readings,
         writers=settings.writers,
@@ -199,6 +214,7 @@ async def create_server(settings: Settings, database_url: str) -> RunningServer:
                 max_readings_per_message=settings.max_readings_per_message,
                 stream_window=settings.stream_window,
                 stream_idle_timeout_s=settings.stream_idle_timeout_s,
+                earliest_reading=lambda now: horizons.earliest_reading(now, settings.raw_retention),
             ),
             metrics,
             request_budget,
@@ -206,7 +222,7 @@ async def create_server(settings: Settings, database_url: str) -> RunningServer:
         server,
     )
     analytics_pb2_grpc.add_AnalyticsServiceServicer_to_server(
-        AnalyticsServicer(AnalyticsRepository(read_pool, reachable)), server
+        AnalyticsServicer(AnalyticsRepository(read_pool, reachable, horizons=horizons)), server
     )
     # Bound late: the snapshot reads the RunningServer built below.
     metrics_servicer = MetricsServicer(lambda: running.metrics_snapshot())
@@ -222,11 +238,24 @@ async def create_server(settings: Settings, database_url: str) -> RunningServer:
         database_health,
         committer,
         (ingest_pool, read_pool),
-        asyncio.create_task(database_health.run(), name="database-health"),
+        (
+            asyncio.create_task(database_health.run(), name="database-health"),
+            asyncio.create_task(horizons.keep_fresh(read_pool), name="retention-horizons"),
+            *(
+                [
+                    asyncio.create_task(
+                        maintenance.run_forever(settings.maintenance_interval_s), name="maintenance"
+                    )
+                ]
+                if settings.maintenance_interval_s > 0
+                else []
+            ),
+        ),
         metrics,
         MetricsExporter(lambda: running.metrics_snapshot()),
         None,
         request_budget,
+        maintenance,
     )
     if settings.metrics_port is not None:
         try:

@@ -24,6 +24,7 @@ from energy_server.domain import (
     FieldViolation,
     MeterValues,
     Outcome,
+    Resolution,
     ValidReading,
     VehicleLink,
     VehicleValues,
@@ -51,6 +52,21 @@ _EARLIEST_SECONDS = int(EARLIEST_TIMESTAMP.timestamp())
 _NANOS_PER_SECOND = 1_000_000_000
 # Unicode category Cc is exactly these two ranges.
 _CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+@dataclass(frozen=True, slots=True)
+class _TimeBounds:
+    """The timestamps a reading may carry: from the horizon (or 2000-01-01) to the clock plus skew."""
+
+    latest_seconds: int
+    latest_nanos: int
+    earliest_us: int
+    horizon: datetime | None
+
+
+def _microseconds_of(instant: datetime) -> int:
+    seconds, nanos = timestamp_from_datetime(instant)
+    return seconds * 1_000_000 + nanos // 1000
 
 
 @dataclass(slots=True)
@@ -81,21 +97,29 @@ def check_reading_count(count: int, limit: int) -> None:
 
 
 def validate_readings(
-    readings: Sequence[reading_pb2.Reading], now: datetime, clock_skew_allowance: timedelta
+    readings: Sequence[reading_pb2.Reading],
+    now: datetime,
+    clock_skew_allowance: timedelta,
+    earliest: datetime | None = None,
 ) -> ValidatedMessage:
-    """Validate every reading of a message against the server clock `now`."""
+    """Validate every reading of a message against the server clock `now`;
+    `earliest` is the raw retention horizon (None: everything is kept)."""
     latest = now + clock_skew_allowance
-    latest_seconds = math.floor(latest.timestamp())
-    latest_nanos = latest.microsecond * 1000
+    bounds = _TimeBounds(
+        math.floor(latest.timestamp()),
+        latest.microsecond * 1000,
+        _EARLIEST_SECONDS * 1_000_000 if earliest is None else _microseconds_of(earliest),
+        earliest,
+    )
     result = ValidatedMessage()
     for index, reading in enumerate(readings):
         violations: list[FieldViolation] = []
         value: ValidReading | None
         kind = reading.WhichOneof("kind")
         if kind == "meter":
-            value = _meter_values(reading.meter, latest_seconds, latest_nanos, violations)
+            value = _meter_values(reading.meter, bounds, violations)
         elif kind == "vehicle":
-            value = _vehicle_values(reading.vehicle, latest_seconds, latest_nanos, violations)
+            value = _vehicle_values(reading.vehicle, bounds, violations)
         else:
             value = None
             violations.append(FieldViolation("kind", "set exactly one of `meter` or `vehicle`"))
@@ -109,14 +133,13 @@ def validate_readings(
 
 def _meter_values(
     meter: reading_pb2.MeterReading,
-    latest_seconds: int,
-    latest_nanos: int,
+    bounds: _TimeBounds,
     violations: list[FieldViolation],
 ) -> MeterValues | None:
     _check_device_id(meter.meter_id, "meter.meter_id", violations)
     _check_number(meter, "kwh_consumed_ac", "meter", 0.0, None, violations)
     _check_number(meter, "voltage", "meter", 0.0, VOLTAGE_MAX, violations)
-    ts_us = _timestamp(meter, "meter", latest_seconds, latest_nanos, violations)
+    ts_us = _timestamp(meter, "meter", bounds, violations)
     if violations or ts_us is None:
         return None
     return MeterValues(meter.meter_id, ts_us, meter.kwh_consumed_ac, meter.voltage)
@@ -124,15 +147,14 @@ def _meter_values(
 
 def _vehicle_values(
     vehicle: reading_pb2.VehicleReading,
-    latest_seconds: int,
-    latest_nanos: int,
+    bounds: _TimeBounds,
     violations: list[FieldViolation],
 ) -> VehicleValues | None:
     _check_device_id(vehicle.vehicle_id, "vehicle.vehicle_id", violations)
     _check_number(vehicle, "soc", "vehicle", 0.0, SOC_MAX, violations)
     _check_number(vehicle, "kwh_delivered_dc", "vehicle", 0.0, None, violations)
     _check_number(vehicle, "battery_temp", "vehicle", BATTERY_TEMP_MIN, BATTERY_TEMP_MAX, violations)
-    ts_us = _timestamp(vehicle, "vehicle", latest_seconds, latest_nanos, violations)
+    ts_us = _timestamp(vehicle, "vehicle", bounds, violations)
     if violations or ts_us is None:
         return None
     return VehicleValues(
@@ -176,8 +198,7 @@ def _check_number(
 def _timestamp(
     message: reading_pb2.MeterReading | reading_pb2.VehicleReading,
     kind: str,
-    latest_seconds: int,
-    latest_nanos: int,
+    bounds: _TimeBounds,
     violations: list[FieldViolation],
 ) -> int | None:
     path = f"{kind}.timestamp"
@@ -192,13 +213,23 @@ def _timestamp(
     if seconds < _EARLIEST_SECONDS:
         violations.append(FieldViolation(path, "must not be before 2000-01-01T00:00:00Z"))
         return None
-    if (seconds, nanos) > (latest_seconds, latest_nanos):
+    if (seconds, nanos) > (bounds.latest_seconds, bounds.latest_nanos):
         violations.append(
             FieldViolation(path, "must not be later than the server's clock plus its skew allowance")
         )
         return None
     # PostgreSQL keeps microseconds; truncating here keeps identity and storage equal.
-    return seconds * 1_000_000 + nanos // 1000
+    ts_us = seconds * 1_000_000 + nanos // 1000
+    if ts_us < bounds.earliest_us and bounds.horizon is not None:
+        violations.append(
+            FieldViolation(
+                path,
+                f"must not be before the raw retention horizon {bounds.horizon.isoformat()} "
+                "(ENERGY_RAW_RETENTION): readings that old are no longer kept",
+            )
+        )
+        return None
+    return ts_us
 
 
 def timestamp_from_datetime(value: datetime) -> tuple[int, int]:
@@ -360,6 +391,16 @@ def requested_window(window: analytics_pb2.TimeWindow | None, now: datetime) -> 
     else:
         start = end - DEFAULT_WINDOW
     return checked_window(start, end)
+
+
+_RESOLUTION_TO_PROTO = {
+    Resolution.RAW: analytics_pb2.RESOLUTION_RAW,
+    Resolution.HOURLY: analytics_pb2.RESOLUTION_HOURLY,
+}
+
+
+def resolution_to_proto(resolution: Resolution) -> analytics_pb2.Resolution:
+    return _RESOLUTION_TO_PROTO[resolution]
 
 
 def window_to_proto(window: Window) -> analytics_pb2.TimeWindow:

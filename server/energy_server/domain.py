@@ -12,12 +12,14 @@ from datetime import datetime
 
 __all__ = [
     "Aggregate",
+    "Coverage",
     "DeviceKind",
     "EfficiencyAnomaly",
     "FieldStatistics",
     "FieldViolation",
     "MeterValues",
     "Outcome",
+    "Resolution",
     "ValidReading",
     "VehicleLink",
     "VehicleValues",
@@ -83,6 +85,21 @@ class Window:
 
     start: datetime
     end: datetime
+
+
+class Resolution(enum.Enum):
+    """How finely an answer could look at its window."""
+
+    RAW = "raw"  # every reading
+    HOURLY = "hourly"  # whole UTC hours, from the hourly rollups: the readings are past retention
+
+
+@dataclass(frozen=True, slots=True)
+class Coverage:
+    """The window an answer really covers, and at which resolution."""
+
+    window: Window
+    resolution: Resolution
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,9 @@ __all__ = [
     "DatabaseUnavailable",
     "DomainError",
     "InvalidInput",
+    "MissingPartition",
     "NotFound",
+    "OutOfRange",
     "Overloaded",
     "PermissionDenied",
     "StorageFailure",
@@ -37,6 +39,10 @@ class InvalidInput(DomainError):
         self.violations = tuple(violations)
 
 
+class OutOfRange(InvalidInput):
+    """The request asks for data beyond what is kept (a retention horizon)."""
+
+
 class NotFound(DomainError):
     """The thing asked about does not exist."""
 
@@ -57,6 +63,10 @@ class StorageFailure(DomainError):
     """The database failed in a way the caller cannot fix by retrying soon."""
 
 
+class MissingPartition(StorageFailure):
+    """A row found no partition of its table (one was dropped or never made)."""
+
+
 def from_database_error(error: Exception, *, database_reachable: bool = True) -> DomainError:
     """Translate a psycopg or pool error; the SQL text stays in the server's log.
 
@@ -74,6 +84,8 @@ def from_database_error(error: Exception, *, database_reachable: bool = True) ->
         return WriteConflict("the write lost a concurrency race; retry it")
     if isinstance(error, psycopg.OperationalError):
         return DatabaseUnavailable("the database is unreachable")
+    if isinstance(error, psycopg.errors.CheckViolation) and str(error).startswith("no partition of relation"):
+        return MissingPartition("a row found no partition of its table")
     return StorageFailure("the database rejected the operation")
 
 

@@ -38,7 +38,7 @@ from energy_server.admission import Capacity
 from energy_server.domain import MeterValues, Outcome, ValidReading
 from energy_server.errors import DatabaseUnavailable, StorageFailure
 from energy_server.metrics import ServerMetrics
-from energy_server.repository import ReadingRepository
+from energy_server.storage.repository import ReadingRepository
 
 __all__ = ["GroupCommitter"]
 

@@ -19,7 +19,7 @@ from grpc import aio
 from grpc_health.v1 import health, health_pb2
 
 from energy_server.errors import DomainError
-from energy_server.repository import DatabaseProbe
+from energy_server.storage.repository import DatabaseProbe
 
 __all__ = ["DatabaseHealth", "HealthServicer"]
 

@@ -29,6 +29,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 
 from energy_server.domain import Outcome
+from energy_server.storage.partitions import MaintenanceReport
 
 __all__ = ["MetricsExporter", "MetricsSnapshot", "PoolSnapshot", "ServerMetrics", "pool_snapshot"]
 
@@ -113,6 +114,8 @@ class MetricsSnapshot:
     # By (grpc_type, grpc_service, grpc_method, grpc_code).
     rpcs_handled: dict[tuple[str, str, str, str], int] = field(default_factory=dict)
     rpc_seconds: dict[RpcKey, tuple[tuple[tuple[float, int], ...], float]] = field(default_factory=dict)
+    # The last partition maintenance run of this process (None before the first).
+    maintenance: MaintenanceReport | None = None
 
 
 class ServerMetrics:
@@ -160,7 +163,11 @@ class ServerMetrics:
         self._batches_failed += 1
 
     def snapshot(
-        self, pools: Iterable[PoolSnapshot], pending_readings: int, limits: Iterable[LimitSnapshot] = ()
+        self,
+        pools: Iterable[PoolSnapshot],
+        pending_readings: int,
+        limits: Iterable[LimitSnapshot] = (),
+        maintenance: MaintenanceReport | None = None,
     ) -> MetricsSnapshot:
         commits = self._batch_readings.cumulative()
         return MetricsSnapshot(
@@ -178,6 +185,7 @@ class ServerMetrics:
             rpcs_started=dict(self._rpcs_started),
             rpcs_handled=dict(self._rpcs_handled),
             rpc_seconds={key: (h.cumulative(), h.total) for key, h in self._rpc_seconds.items()},
+            maintenance=maintenance,
         )
 
 
@@ -231,6 +239,8 @@ class _SnapshotCollector(Collector):
         yield from _pool_families(snapshot.pools)
         yield from _limit_families(snapshot.limits)
         yield from _rpc_families(snapshot)
+        if snapshot.maintenance is not None:
+            yield from _maintenance_families(snapshot.maintenance)
         build = GaugeMetricFamily(
             "energy_build_info",
             "The server's version and what it runs on (always 1).",
@@ -272,6 +282,52 @@ def _limit_families(limits: Sequence[LimitSnapshot]) -> Iterator[Any]:
         for limit in limits:
             family.add_metric([limit.name], getattr(limit, attribute))
         yield family
+
+
+def _maintenance_families(report: MaintenanceReport) -> Iterator[Any]:
+    """The partitions as the last maintenance run found them, and how that run went."""
+    partitions = GaugeMetricFamily(
+        "energy_partitions", "Partitions of a time-partitioned table.", labels=["table"]
+    )
+    ahead = GaugeMetricFamily(
+        "energy_partitions_ahead", "Partitions wholly after the one holding now.", labels=["table"]
+    )
+    oldest = GaugeMetricFamily(
+        "energy_partition_oldest_timestamp_seconds",
+        "Lower bound of a table's oldest partition, Unix seconds.",
+        labels=["table"],
+    )
+    newest = GaugeMetricFamily(
+        "energy_partition_newest_timestamp_seconds",
+        "Upper bound of a table's newest partition, Unix seconds.",
+        labels=["table"],
+    )
+    for table in report.inventory:
+        partitions.add_metric([table.table], table.partitions)
+        ahead.add_metric([table.table], table.ahead)
+        if table.oldest is not None and table.newest is not None:
+            oldest.add_metric([table.table], table.oldest.timestamp())
+            newest.add_metric([table.table], table.newest.timestamp())
+    yield from (partitions, ahead, oldest, newest)
+    yield GaugeMetricFamily(
+        "energy_maintenance_last_run_timestamp_seconds",
+        "When this process last ran partition maintenance, Unix seconds.",
+        value=report.started.timestamp(),
+    )
+    # A state set: 1 for the last run's outcome, 0 for the others.
+    outcome = GaugeMetricFamily(
+        "energy_maintenance_last_run_outcome",
+        "Outcome of the last partition maintenance run: ok, skipped (another instance ran it) or failed.",
+        labels=["outcome"],
+    )
+    for name in ("ok", "skipped", "failed"):
+        outcome.add_metric([name], 1.0 if name == report.outcome else 0.0)
+    yield outcome
+    yield GaugeMetricFamily(
+        "energy_maintenance_last_run_duration_seconds",
+        "Seconds the last partition maintenance run took.",
+        value=report.seconds,
+    )
 
 
 def _histogram(

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import importlib.resources
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from datetime import timedelta
 from pathlib import Path
 
-__all__ = ["Settings", "SettingsError"]
+__all__ = ["Settings", "SettingsError", "duration_text", "parse_duration"]
 
 
 class SettingsError(ValueError):
@@ -27,6 +28,18 @@ class Settings:
     database_url: str = ""
     # Folder of the embedded PostgreSQL's data; survives restarts.
     embedded_data_dir: Path = Path(".data/postgres")
+    # Span of one partition of history and the fleet minute rollups ("1 day", "6 hours"; whole hours).
+    partition_interval: timedelta = timedelta(days=1)
+    # Span of one partition of the hourly rollups (whole hours; coarser: their rows are 60 times fewer).
+    rollup_partition_interval: timedelta = timedelta(days=7)
+    # Partitions kept ready ahead of the one holding now, per table (late readings get theirs on demand).
+    partitions_ahead: int = 3
+    # Seconds between partition maintenance runs inside the server (one instance at a time); 0 turns it off.
+    maintenance_interval_s: float = 600.0
+    # How long history and the fleet minute rollups are kept ("90 days"); off keeps them forever.
+    raw_retention: timedelta | None = None
+    # How long the hourly rollups are kept ("730 days"); off keeps them forever. At least the raw retention.
+    rollup_retention: timedelta | None = None
     # Interface and TCP port the gRPC server listens on (0 picks a free port).
     host: str = "[::]"
     port: int = 50051
@@ -192,10 +205,57 @@ class Settings:
             )
         if self.max_pending_bytes < self.max_message_bytes:
             raise SettingsError("ENERGY_MAX_PENDING_BYTES must be at least ENERGY_MAX_MESSAGE_BYTES")
+        self._check_lifecycle()
         if self.max_pending_readings < self.max_readings_per_message:
             raise SettingsError(
                 "ENERGY_MAX_PENDING_READINGS must be at least ENERGY_MAX_READINGS_PER_MESSAGE"
             )
+
+    def _check_lifecycle(self) -> None:
+        if self.partitions_ahead < 1:
+            raise SettingsError("ENERGY_PARTITIONS_AHEAD must be at least 1")
+        if self.maintenance_interval_s < 0:
+            raise SettingsError("ENERGY_MAINTENANCE_INTERVAL_S must not be negative")
+        for name in ("partition_interval", "rollup_partition_interval"):
+            span: timedelta = getattr(self, name)
+            if span < _HOUR or span % _HOUR or span > _LONGEST_PARTITION:
+                raise SettingsError(f"{_env_name(name)} must be whole hours, from 1 hour to 366 days")
+        for name in ("raw_retention", "rollup_retention"):
+            kept: timedelta | None = getattr(self, name)
+            if kept is not None and kept < _HOUR:
+                raise SettingsError(f"{_env_name(name)} must be at least 1 hour (or off)")
+        # Reads take whole hours from the rollups and edges from history: hours
+        # whose rollups are gone while their readings remain would be undercounted.
+        if self.rollup_retention is not None and (
+            self.raw_retention is None or self.raw_retention > self.rollup_retention
+        ):
+            raise SettingsError(
+                    "ENERGY_ROLLUP_RETENTION needs ENERGY_RAW_RETENTION set, and at most as long: "
+                    "hourly rollups must outlive the readings they summarise"
+                )
+
+
+_HOUR = timedelta(hours=1)
+_LONGEST_PARTITION = timedelta(days=366)
+_DURATION = re.compile(r"^\s*(\d+)\s*(minutes?|m|hours?|h|days?|d|weeks?|w)\s*$", re.IGNORECASE)
+_DURATION_UNITS = {"m": timedelta(minutes=1), "h": _HOUR, "d": timedelta(days=1), "w": timedelta(weeks=1)}
+
+
+def parse_duration(raw: str) -> timedelta:
+    """`90 days`, `6 hours`, `2 weeks`, `30 minutes` (or `90d`, `6h`, `2w`, `30m`)."""
+    match = _DURATION.match(raw)
+    if match is None:
+        raise ValueError("expected a duration such as '90 days', '6 hours', '2 weeks'")
+    return int(match[1]) * _DURATION_UNITS[match[2][0].lower()]
+
+
+def duration_text(span: timedelta) -> str:
+    """A duration as the settings spell it: `90 days`, `6 hours`, `30 minutes`."""
+    for unit, size in (("day", timedelta(days=1)), ("hour", _HOUR), ("minute", timedelta(minutes=1))):
+        if span % size == timedelta(0):
+            count = span // size
+            return f"{count} {unit}{'' if count == 1 else 's'}"
+    return str(span)
 
 
 def _env_name(field_name: str) -> str:
@@ -224,5 +284,9 @@ def _parse(annotation: object, raw: str) -> object:
             raise ValueError("expected true or false")
         case "Path":
             return Path(raw)
+        case "timedelta":
+            return parse_duration(raw)
+        case "timedelta | None":
+            return None if raw.strip().lower() in ("", "off") else parse_duration(raw)
         case _:
             return raw

@@ -16,6 +16,7 @@ from energy_server.errors import (
     DomainError,
     InvalidInput,
     NotFound,
+    OutOfRange,
     Overloaded,
     PermissionDenied,
     StorageFailure,
@@ -31,6 +32,7 @@ _log = logging.getLogger(__name__)
 CODE_OF: dict[type[DomainError], grpc.StatusCode] = {
     InvalidInput: grpc.StatusCode.INVALID_ARGUMENT,
     NotFound: grpc.StatusCode.NOT_FOUND,
+    OutOfRange: grpc.StatusCode.OUT_OF_RANGE,
     Overloaded: grpc.StatusCode.RESOURCE_EXHAUSTED,
     DatabaseUnavailable: grpc.StatusCode.UNAVAILABLE,
     WriteConflict: grpc.StatusCode.ABORTED,

@@ -11,6 +11,12 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class Resolution(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    RESOLUTION_UNSPECIFIED: _ClassVar[Resolution]
+    RESOLUTION_RAW: _ClassVar[Resolution]
+    RESOLUTION_HOURLY: _ClassVar[Resolution]
+
 class DeviceKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     DEVICE_KIND_UNSPECIFIED: _ClassVar[DeviceKind]
@@ -30,6 +36,9 @@ class AnomalyKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ANOMALY_KIND_UNSPECIFIED: _ClassVar[AnomalyKind]
     ANOMALY_KIND_BELOW_THRESHOLD: _ClassVar[AnomalyKind]
     ANOMALY_KIND_ABOVE_ONE: _ClassVar[AnomalyKind]
+RESOLUTION_UNSPECIFIED: Resolution
+RESOLUTION_RAW: Resolution
+RESOLUTION_HOURLY: Resolution
 DEVICE_KIND_UNSPECIFIED: DeviceKind
 DEVICE_KIND_METER: DeviceKind
 DEVICE_KIND_VEHICLE: DeviceKind
@@ -101,7 +110,7 @@ class GetVehiclePerformanceRequest(_message.Message):
     def __init__(self, vehicle_id: _Optional[str] = ..., window: _Optional[_Union[TimeWindow, _Mapping]] = ...) -> None: ...
 
 class GetVehiclePerformanceResponse(_message.Message):
-    __slots__ = ("vehicle_id", "meter_id", "window", "ac_consumed_kwh", "dc_delivered_kwh", "efficiency_ratio", "avg_battery_temp_celsius", "meter_reading_count", "vehicle_reading_count")
+    __slots__ = ("vehicle_id", "meter_id", "window", "ac_consumed_kwh", "dc_delivered_kwh", "efficiency_ratio", "avg_battery_temp_celsius", "meter_reading_count", "vehicle_reading_count", "resolution")
     VEHICLE_ID_FIELD_NUMBER: _ClassVar[int]
     METER_ID_FIELD_NUMBER: _ClassVar[int]
     WINDOW_FIELD_NUMBER: _ClassVar[int]
@@ -111,6 +120,7 @@ class GetVehiclePerformanceResponse(_message.Message):
     AVG_BATTERY_TEMP_CELSIUS_FIELD_NUMBER: _ClassVar[int]
     METER_READING_COUNT_FIELD_NUMBER: _ClassVar[int]
     VEHICLE_READING_COUNT_FIELD_NUMBER: _ClassVar[int]
+    RESOLUTION_FIELD_NUMBER: _ClassVar[int]
     vehicle_id: str
     meter_id: str
     window: TimeWindow
@@ -120,7 +130,8 @@ class GetVehiclePerformanceResponse(_message.Message):
     avg_battery_temp_celsius: float
     meter_reading_count: int
     vehicle_reading_count: int
-    def __init__(self, vehicle_id: _Optional[str] = ..., meter_id: _Optional[str] = ..., window: _Optional[_Union[TimeWindow, _Mapping]] = ..., ac_consumed_kwh: _Optional[float] = ..., dc_delivered_kwh: _Optional[float] = ..., efficiency_ratio: _Optional[float] = ..., avg_battery_temp_celsius: _Optional[float] = ..., meter_reading_count: _Optional[int] = ..., vehicle_reading_count: _Optional[int] = ...) -> None: ...
+    resolution: Resolution
+    def __init__(self, vehicle_id: _Optional[str] = ..., meter_id: _Optional[str] = ..., window: _Optional[_Union[TimeWindow, _Mapping]] = ..., ac_consumed_kwh: _Optional[float] = ..., dc_delivered_kwh: _Optional[float] = ..., efficiency_ratio: _Optional[float] = ..., avg_battery_temp_celsius: _Optional[float] = ..., meter_reading_count: _Optional[int] = ..., vehicle_reading_count: _Optional[int] = ..., resolution: _Optional[_Union[Resolution, str]] = ...) -> None: ...
 
 class VehicleLink(_message.Message):
     __slots__ = ("vehicle_id", "meter_id", "update_time")
@@ -183,16 +194,18 @@ class GetMeterStatsRequest(_message.Message):
     def __init__(self, meter_id: _Optional[str] = ..., window: _Optional[_Union[TimeWindow, _Mapping]] = ...) -> None: ...
 
 class GetMeterStatsResponse(_message.Message):
-    __slots__ = ("meter_id", "window", "current", "aggregate")
+    __slots__ = ("meter_id", "window", "current", "aggregate", "resolution")
     METER_ID_FIELD_NUMBER: _ClassVar[int]
     WINDOW_FIELD_NUMBER: _ClassVar[int]
     CURRENT_FIELD_NUMBER: _ClassVar[int]
     AGGREGATE_FIELD_NUMBER: _ClassVar[int]
+    RESOLUTION_FIELD_NUMBER: _ClassVar[int]
     meter_id: str
     window: TimeWindow
     current: _reading_pb2.MeterReading
     aggregate: MeterAggregate
-    def __init__(self, meter_id: _Optional[str] = ..., window: _Optional[_Union[TimeWindow, _Mapping]] = ..., current: _Optional[_Union[_reading_pb2.MeterReading, _Mapping]] = ..., aggregate: _Optional[_Union[MeterAggregate, _Mapping]] = ...) -> None: ...
+    resolution: Resolution
+    def __init__(self, meter_id: _Optional[str] = ..., window: _Optional[_Union[TimeWindow, _Mapping]] = ..., current: _Optional[_Union[_reading_pb2.MeterReading, _Mapping]] = ..., aggregate: _Optional[_Union[MeterAggregate, _Mapping]] = ..., resolution: _Optional[_Union[Resolution, str]] = ...) -> None: ...
 
 class GetVehicleStatsRequest(_message.Message):
     __slots__ = ("vehicle_id", "window")
@@ -203,16 +216,18 @@ class GetVehicleStatsRequest(_message.Message):
     def __init__(self, vehicle_id: _Optional[str] = ..., window: _Optional[_Union[TimeWindow, _Mapping]] = ...) -> None: ...
 
 class GetVehicleStatsResponse(_message.Message):
-    __slots__ = ("vehicle_id", "window", "current", "aggregate")
+    __slots__ = ("vehicle_id", "window", "current", "aggregate", "resolution")
     VEHICLE_ID_FIELD_NUMBER: _ClassVar[int]
     WINDOW_FIELD_NUMBER: _ClassVar[int]
     CURRENT_FIELD_NUMBER: _ClassVar[int]
     AGGREGATE_FIELD_NUMBER: _ClassVar[int]
+    RESOLUTION_FIELD_NUMBER: _ClassVar[int]
     vehicle_id: str
     window: TimeWindow
     current: _reading_pb2.VehicleReading
     aggregate: VehicleAggregate
-    def __init__(self, vehicle_id: _Optional[str] = ..., window: _Optional[_Union[TimeWindow, _Mapping]] = ..., current: _Optional[_Union[_reading_pb2.VehicleReading, _Mapping]] = ..., aggregate: _Optional[_Union[VehicleAggregate, _Mapping]] = ...) -> None: ...
+    resolution: Resolution
+    def __init__(self, vehicle_id: _Optional[str] = ..., window: _Optional[_Union[TimeWindow, _Mapping]] = ..., current: _Optional[_Union[_reading_pb2.VehicleReading, _Mapping]] = ..., aggregate: _Optional[_Union[VehicleAggregate, _Mapping]] = ..., resolution: _Optional[_Union[Resolution, str]] = ...) -> None: ...
 
 class GetMeterFleetSummaryRequest(_message.Message):
     __slots__ = ("window",)
@@ -221,14 +236,16 @@ class GetMeterFleetSummaryRequest(_message.Message):
     def __init__(self, window: _Optional[_Union[TimeWindow, _Mapping]] = ...) -> None: ...
 
 class GetMeterFleetSummaryResponse(_message.Message):
-    __slots__ = ("window", "device_count", "aggregate")
+    __slots__ = ("window", "device_count", "aggregate", "resolution")
     WINDOW_FIELD_NUMBER: _ClassVar[int]
     DEVICE_COUNT_FIELD_NUMBER: _ClassVar[int]
     AGGREGATE_FIELD_NUMBER: _ClassVar[int]
+    RESOLUTION_FIELD_NUMBER: _ClassVar[int]
     window: TimeWindow
     device_count: int
     aggregate: MeterAggregate
-    def __init__(self, window: _Optional[_Union[TimeWindow, _Mapping]] = ..., device_count: _Optional[int] = ..., aggregate: _Optional[_Union[MeterAggregate, _Mapping]] = ...) -> None: ...
+    resolution: Resolution
+    def __init__(self, window: _Optional[_Union[TimeWindow, _Mapping]] = ..., device_count: _Optional[int] = ..., aggregate: _Optional[_Union[MeterAggregate, _Mapping]] = ..., resolution: _Optional[_Union[Resolution, str]] = ...) -> None: ...
 
 class GetVehicleFleetSummaryRequest(_message.Message):
     __slots__ = ("window",)
@@ -237,14 +254,16 @@ class GetVehicleFleetSummaryRequest(_message.Message):
     def __init__(self, window: _Optional[_Union[TimeWindow, _Mapping]] = ...) -> None: ...
 
 class GetVehicleFleetSummaryResponse(_message.Message):
-    __slots__ = ("window", "device_count", "aggregate")
+    __slots__ = ("window", "device_count", "aggregate", "resolution")
     WINDOW_FIELD_NUMBER: _ClassVar[int]
     DEVICE_COUNT_FIELD_NUMBER: _ClassVar[int]
     AGGREGATE_FIELD_NUMBER: _ClassVar[int]
+    RESOLUTION_FIELD_NUMBER: _ClassVar[int]
     window: TimeWindow
     device_count: int
     aggregate: VehicleAggregate
-    def __init__(self, window: _Optional[_Union[TimeWindow, _Mapping]] = ..., device_count: _Optional[int] = ..., aggregate: _Optional[_Union[VehicleAggregate, _Mapping]] = ...) -> None: ...
+    resolution: Resolution
+    def __init__(self, window: _Optional[_Union[TimeWindow, _Mapping]] = ..., device_count: _Optional[int] = ..., aggregate: _Optional[_Union[VehicleAggregate, _Mapping]] = ..., resolution: _Optional[_Union[Resolution, str]] = ...) -> None: ...
 
 class GetCurrentReadingRequest(_message.Message):
     __slots__ = ("kind", "device_id")
@@ -303,12 +322,14 @@ class TimeSeriesPoint(_message.Message):
     def __init__(self, start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., meter: _Optional[_Union[MeterAggregate, _Mapping]] = ..., vehicle: _Optional[_Union[VehicleAggregate, _Mapping]] = ...) -> None: ...
 
 class GetTimeSeriesResponse(_message.Message):
-    __slots__ = ("window", "points")
+    __slots__ = ("window", "points", "resolution")
     WINDOW_FIELD_NUMBER: _ClassVar[int]
     POINTS_FIELD_NUMBER: _ClassVar[int]
+    RESOLUTION_FIELD_NUMBER: _ClassVar[int]
     window: TimeWindow
     points: _containers.RepeatedCompositeFieldContainer[TimeSeriesPoint]
-    def __init__(self, window: _Optional[_Union[TimeWindow, _Mapping]] = ..., points: _Optional[_Iterable[_Union[TimeSeriesPoint, _Mapping]]] = ...) -> None: ...
+    resolution: Resolution
+    def __init__(self, window: _Optional[_Union[TimeWindow, _Mapping]] = ..., points: _Optional[_Iterable[_Union[TimeSeriesPoint, _Mapping]]] = ..., resolution: _Optional[_Union[Resolution, str]] = ...) -> None: ...
 
 class ListEfficiencyAnomaliesRequest(_message.Message):
     __slots__ = ("window", "threshold", "page_size", "page_token")
@@ -341,11 +362,13 @@ class EfficiencyAnomaly(_message.Message):
     def __init__(self, vehicle_id: _Optional[str] = ..., meter_id: _Optional[str] = ..., ac_consumed_kwh: _Optional[float] = ..., dc_delivered_kwh: _Optional[float] = ..., efficiency_ratio: _Optional[float] = ..., kind: _Optional[_Union[AnomalyKind, str]] = ..., deviation: _Optional[float] = ...) -> None: ...
 
 class ListEfficiencyAnomaliesResponse(_message.Message):
-    __slots__ = ("window", "anomalies", "next_page_token")
+    __slots__ = ("window", "anomalies", "next_page_token", "resolution")
     WINDOW_FIELD_NUMBER: _ClassVar[int]
     ANOMALIES_FIELD_NUMBER: _ClassVar[int]
     NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    RESOLUTION_FIELD_NUMBER: _ClassVar[int]
     window: TimeWindow
     anomalies: _containers.RepeatedCompositeFieldContainer[EfficiencyAnomaly]
     next_page_token: str
-    def __init__(self, window: _Optional[_Union[TimeWindow, _Mapping]] = ..., anomalies: _Optional[_Iterable[_Union[EfficiencyAnomaly, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+    resolution: Resolution
+    def __init__(self, window: _Optional[_Union[TimeWindow, _Mapping]] = ..., anomalies: _Optional[_Iterable[_Union[EfficiencyAnomaly, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., resolution: _Optional[_Union[Resolution, str]] = ...) -> None: ...

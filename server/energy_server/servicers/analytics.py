@@ -3,21 +3,22 @@
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from grpc import aio
 
 from energy.v1 import analytics_pb2, analytics_pb2_grpc
 from energy_server import convert
-from energy_server.domain import DeviceKind, MeterValues, VehicleValues, Window
+from energy_server.domain import Coverage, DeviceKind, MeterValues, VehicleValues, Window
 from energy_server.errors import NotFound
-from energy_server.repository import AnalyticsRepository
+from energy_server.storage.repository import AnalyticsRepository
 
 __all__ = ["AnalyticsServicer"]
 
 _Context = aio.ServicerContext[Any, Any]
 _NEVER = datetime(1, 1, 1, tzinfo=UTC)
+_HOUR = timedelta(hours=1)
 # The keys each listing's page tokens carry: a token of another listing is foreign.
 _LINKS_TOKEN = frozenset({"after"})
 _CURRENT_TOKEN = frozenset({"kind", "seen_since", "after"})
@@ -37,11 +38,16 @@ class AnalyticsServicer(analytics_pb2_grpc.AnalyticsServiceServicer):
     def _window(self, request: Any) -> Window:
         return convert.requested_window(request.window if request.HasField("window") else None, _now())
 
+    def _covered(self, request: Any) -> Coverage:
+        """The window the answer covers (retention may have narrowed it) and its resolution."""
+        return self._repository.coverage(self._window(request))
+
     async def GetVehiclePerformance(
         self, request: analytics_pb2.GetVehiclePerformanceRequest, context: _Context
     ) -> analytics_pb2.GetVehiclePerformanceResponse:
         vehicle_id = convert.requested_device_id(request.vehicle_id, "vehicle_id")
-        window = self._window(request)
+        coverage = self._covered(request)
+        window = coverage.window
         link, ac, dc = await self._repository.vehicle_performance(vehicle_id, window)
         ac_kwh = ac.fields["kwh_consumed_ac"].sum
         dc_kwh = dc.fields["kwh_delivered_dc"].sum
@@ -49,6 +55,7 @@ class AnalyticsServicer(analytics_pb2_grpc.AnalyticsServiceServicer):
             vehicle_id=vehicle_id,
             meter_id=link.meter_id,
             window=convert.window_to_proto(window),
+            resolution=convert.resolution_to_proto(coverage.resolution),
             ac_consumed_kwh=ac_kwh,
             dc_delivered_kwh=dc_kwh,
             meter_reading_count=ac.reading_count,
@@ -101,13 +108,15 @@ class AnalyticsServicer(analytics_pb2_grpc.AnalyticsServiceServicer):
         self, request: analytics_pb2.GetMeterStatsRequest, context: _Context
     ) -> analytics_pb2.GetMeterStatsResponse:
         meter_id = convert.requested_device_id(request.meter_id, "meter_id")
-        window = self._window(request)
+        coverage = self._covered(request)
+        window = coverage.window
         current = await self._current(DeviceKind.METER, meter_id)
         assert isinstance(current, MeterValues)
         aggregate = await self._repository.device_aggregate(DeviceKind.METER, meter_id, window)
         return analytics_pb2.GetMeterStatsResponse(
             meter_id=meter_id,
             window=convert.window_to_proto(window),
+            resolution=convert.resolution_to_proto(coverage.resolution),
             current=convert.meter_reading_to_proto(current),
             aggregate=convert.meter_aggregate_to_proto(aggregate),
         )
@@ -116,13 +125,15 @@ class AnalyticsServicer(analytics_pb2_grpc.AnalyticsServiceServicer):
         self, request: analytics_pb2.GetVehicleStatsRequest, context: _Context
     ) -> analytics_pb2.GetVehicleStatsResponse:
         vehicle_id = convert.requested_device_id(request.vehicle_id, "vehicle_id")
-        window = self._window(request)
+        coverage = self._covered(request)
+        window = coverage.window
         current = await self._current(DeviceKind.VEHICLE, vehicle_id)
         assert isinstance(current, VehicleValues)
         aggregate = await self._repository.device_aggregate(DeviceKind.VEHICLE, vehicle_id, window)
         return analytics_pb2.GetVehicleStatsResponse(
             vehicle_id=vehicle_id,
             window=convert.window_to_proto(window),
+            resolution=convert.resolution_to_proto(coverage.resolution),
             current=convert.vehicle_reading_to_proto(current),
             aggregate=convert.vehicle_aggregate_to_proto(aggregate),
         )
@@ -130,10 +141,14 @@ class AnalyticsServicer(analytics_pb2_grpc.AnalyticsServiceServicer):
     async def GetMeterFleetSummary(
         self, request: analytics_pb2.GetMeterFleetSummaryRequest, context: _Context
     ) -> analytics_pb2.GetMeterFleetSummaryResponse:
-        window = self._window(request)
-        devices, aggregate = await self._repository.fleet_aggregate(DeviceKind.METER, window)
+        coverage = self._covered(request)
+        window = coverage.window
+        devices, aggregate = await self._repository.fleet_aggregate(
+            DeviceKind.METER, window, coverage.resolution
+        )
         return analytics_pb2.GetMeterFleetSummaryResponse(
             window=convert.window_to_proto(window),
+            resolution=convert.resolution_to_proto(coverage.resolution),
             device_count=devices,
             aggregate=convert.meter_aggregate_to_proto(aggregate),
         )
@@ -141,10 +156,14 @@ class AnalyticsServicer(analytics_pb2_grpc.AnalyticsServiceServicer):
     async def GetVehicleFleetSummary(
         self, request: analytics_pb2.GetVehicleFleetSummaryRequest, context: _Context
     ) -> analytics_pb2.GetVehicleFleetSummaryResponse:
-        window = self._window(request)
-        devices, aggregate = await self._repository.fleet_aggregate(DeviceKind.VEHICLE, window)
+        coverage = self._covered(request)
+        window = coverage.window
+        devices, aggregate = await self._repository.fleet_aggregate(
+            DeviceKind.VEHICLE, window, coverage.resolution
+        )
         return analytics_pb2.GetVehicleFleetSummaryResponse(
             window=convert.window_to_proto(window),
+            resolution=convert.resolution_to_proto(coverage.resolution),
             device_count=devices,
             aggregate=convert.vehicle_aggregate_to_proto(aggregate),
         )
@@ -186,10 +205,15 @@ class AnalyticsServicer(analytics_pb2_grpc.AnalyticsServiceServicer):
     ) -> analytics_pb2.GetTimeSeriesResponse:
         kind = convert.requested_kind(request.kind)
         device_id = convert.requested_device_id(request.device_id, "device_id")
-        window = self._window(request)
-        bucket = convert.requested_bucket(request.bucket, window)
+        asked = self._window(request)
+        bucket = convert.requested_bucket(request.bucket, asked)
+        coverage = self._repository.coverage(asked, finer_than_hours=bucket % _HOUR != timedelta(0))
+        window = coverage.window
         series = await self._repository.time_series(kind, device_id, window, bucket)
-        response = analytics_pb2.GetTimeSeriesResponse(window=convert.window_to_proto(window))
+        response = analytics_pb2.GetTimeSeriesResponse(
+            window=convert.window_to_proto(window),
+            resolution=convert.resolution_to_proto(coverage.resolution),
+        )
         for start, aggregate in series:
             point = response.points.add(start_time=convert.timestamp_of(start))
             if kind is DeviceKind.METER:
@@ -216,11 +240,13 @@ class AnalyticsServicer(analytics_pb2_grpc.AnalyticsServiceServicer):
         }
         convert.check_same_query(position, query)
         offset = convert.page_offset(position)
+        coverage = self._repository.coverage(window)
         anomalies = await self._repository.efficiency_anomalies(
-            window, threshold, offset=offset, limit=size + 1
+            coverage.window, threshold, offset=offset, limit=size + 1
         )
         response = analytics_pb2.ListEfficiencyAnomaliesResponse(
-            window=convert.window_to_proto(window),
+            window=convert.window_to_proto(coverage.window),
+            resolution=convert.resolution_to_proto(coverage.resolution),
             anomalies=[convert.anomaly_to_proto(a) for a in anomalies[:size]],
         )
         if len(anomalies) > size:

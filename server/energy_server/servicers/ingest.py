@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -46,6 +46,9 @@ class IngestLimits:
     max_readings_per_message: int
     stream_window: int
     stream_idle_timeout_s: float
+    # The oldest timestamp a reading may carry at a given instant: the raw
+    # retention horizon (None keeps everything).
+    earliest_reading: Callable[[datetime], datetime | None] = lambda _now: None
 
 
 class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
@@ -72,7 +75,10 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
     def _validate(self, readings: Any) -> ValidatedMessage:
         check_reading_count(len(readings), self._limits.max_readings_per_message)
         count_readings(len(readings))
-        validated = validate_readings(readings, datetime.now(UTC), self._limits.clock_skew_allowance)
+        now = datetime.now(UTC)
+        validated = validate_readings(
+            readings, now, self._limits.clock_skew_allowance, self._limits.earliest_reading(now)
+        )
         self._metrics.record_rejected(len(validated.rejections))
         return validated
 

@@ -20,28 +20,34 @@ import psycopg_pool
 
 from energy_server.domain import (
     Aggregate,
+    Coverage,
     DeviceKind,
     EfficiencyAnomaly,
     FieldStatistics,
+    FieldViolation,
     MeterValues,
     Outcome,
+    Resolution,
     ValidReading,
     VehicleLink,
     VehicleValues,
     Window,
 )
-from energy_server.errors import DatabaseUnavailable, NotFound, from_database_error
-from energy_server.pools import RenewablePool
-from energy_server.sql import analytics as analytics_sql
-from energy_server.sql import readings as sql
+from energy_server.errors import (
+    DatabaseUnavailable,
+    MissingPartition,
+    NotFound,
+    OutOfRange,
+    from_database_error,
+)
+from energy_server.settings import Settings
+from energy_server.storage.partitions import ConnectionSource, Horizons, PartitionGuard, PartitionLayout
+from energy_server.storage.sql import analytics as analytics_sql
+from energy_server.storage.sql import readings as sql
 
 __all__ = ["AnalyticsRepository", "ReadingRepository", "warm_up_reads"]
 
 _log = logging.getLogger(__name__)
-
-
-# A pool, or the service's pool that renews itself after an outage.
-ConnectionSource = psycopg_pool.AsyncConnectionPool[Any] | RenewablePool
 
 
 class _PooledRepository:
@@ -119,13 +125,25 @@ class DatabaseProbe:
 class ReadingRepository(_PooledRepository):
     """Reading storage over a psycopg connection pool."""
 
+    def __init__(
+        self,
+        pool: ConnectionSource,
+        database_reachable: Callable[[], bool] = lambda: True,
+        *,
+        layout: PartitionLayout | None = None,
+    ) -> None:
+        super().__init__(pool, database_reachable)
+        self._partitions = PartitionGuard(layout or PartitionLayout.from_settings(Settings()))
+
     async def store_readings(self, readings: Sequence[ValidReading], shard: int = 0) -> list[Outcome]:
         """Store a batch in one transaction; the outcome of each reading, in order.
 
         A reading repeating an earlier one of the batch (same device and
         timestamp) is a duplicate, like one repeating a stored reading.
         `shard` picks the fleet rollup rows this batch adds to: writers that
-        run concurrently should use different shards (0-32767).
+        run concurrently should use different shards (0-32767). The
+        partitions the batch needs are created first when missing, in a
+        transaction of their own.
         """
         outcomes = [Outcome.ACCEPTED] * len(readings)
         first_seen: set[tuple[bool, str, int]] = set()
@@ -148,6 +166,29 @@ class ReadingRepository(_PooledRepository):
             (sql.STORE_METER_BATCH, len(meters), _meter_columns(meters)),
             (sql.STORE_VEHICLE_BATCH, len(vehicles), _vehicle_columns(vehicles)),
         )
+        instants = [ts for _, _, columns in statements for ts in columns["ts_us"]]
+        try:
+            await self._prepare_partitions(instants)
+            return await self._store(statements, shard, outcomes)
+        except MissingPartition:
+            # Dropped since this server last looked (an operator, or retention
+            # racing a reading at its horizon): look again, once. The failed
+            # transaction stored nothing, so storing again is exact.
+            self._partitions.forget()
+            await self._prepare_partitions(instants)
+            return await self._store(statements, shard, outcomes)
+
+    async def _prepare_partitions(self, instants: list[int]) -> None:
+        if self._partitions.missing(instants):
+            async with self._transaction() as connection:
+                await self._partitions.prepare(connection, instants)
+
+    async def _store(
+        self,
+        statements: tuple[tuple[bytes, int, dict[str, list[Any]]], ...],
+        shard: int,
+        outcomes: list[Outcome],
+    ) -> list[Outcome]:
         async with self._transaction() as connection:
             async with connection.pipeline():
                 cursors = [
@@ -293,10 +334,41 @@ class AnalyticsRepository(_PooledRepository):
         database_reachable: Callable[[], bool] = lambda: True,
         *,
         use_rollups: bool = True,
+        horizons: Horizons | None = None,
     ) -> None:
         super().__init__(pool, database_reachable)
         self._use_rollups = use_rollups
         self._hours = _HOUR if use_rollups else None
+        self._horizons = horizons or Horizons()
+
+    def coverage(self, window: Window, *, finer_than_hours: bool = False) -> Coverage:
+        """What an answer over `window` can cover exactly, given what retention kept.
+
+        A window inside raw history is answered as asked. One that starts
+        before the raw horizon is answered from the hourly rollups for its
+        whole hours there (starting at the first whole hour), and says so;
+        one that starts before the hourly horizon, or wants buckets finer
+        than an hour before the raw horizon, is refused naming the horizon.
+        """
+        raw_floor = self._horizons.raw()
+        if raw_floor is None or window.start >= raw_floor:
+            return Coverage(window, Resolution.RAW)
+        hourly_floor = self._horizons.hourly()
+        if hourly_floor is not None and window.start < hourly_floor:
+            reason = (
+                f"is before {hourly_floor.isoformat()}, the oldest data kept "
+                "(hourly rollups; ENERGY_ROLLUP_RETENTION): start the window there or later"
+            )
+            raise OutOfRange(f"window.start_time {reason}", [FieldViolation("window.start_time", reason)])
+        if finer_than_hours:
+            reason = (
+                f"is before {raw_floor.isoformat()}, the oldest raw reading kept (ENERGY_RAW_RETENTION); "
+                "older data is kept per hour: ask for hourly or daily buckets, or start the window there"
+            )
+            raise OutOfRange(f"window.start_time {reason}", [FieldViolation("window.start_time", reason)])
+        start = window.start + (-(window.start - _EPOCH) % _HOUR)
+        end = window.end if window.end > raw_floor else window.end - ((window.end - _EPOCH) % _HOUR)
+        return Coverage(Window(start, max(start, end)), Resolution.HOURLY)
 
     async def _rows(self, query: LiteralString | bytes, params: dict[str, Any]) -> list[tuple[Any, ...]]:
         async with self._transaction() as connection:
@@ -354,10 +426,18 @@ class AnalyticsRepository(_PooledRepository):
             _aggregate(analytics_sql.VEHICLE.fields, dc_rows[0]),
         )
 
-    async def fleet_aggregate(self, kind: DeviceKind, window: Window) -> tuple[int, Aggregate]:
-        """Distinct devices with readings in the window, and their readings' aggregate."""
+    async def fleet_aggregate(
+        self, kind: DeviceKind, window: Window, resolution: Resolution = Resolution.RAW
+    ) -> tuple[int, Aggregate]:
+        """Distinct devices with readings in the window, and their readings' aggregate.
+
+        At hour resolution the fleet's minute rollups (kept as long as raw
+        history) are gone: the devices' hourly rollups answer instead.
+        """
         table = _TABLES[kind]
-        if self._use_rollups:
+        if resolution is Resolution.HOURLY:
+            rows = await self._rows(table.select_fleet_aggregate_by_device, _ranges(window, _HOUR))
+        elif self._use_rollups:
             rows = await self._rows(table.select_fleet_aggregate, _ranges(window, _MINUTE))
         else:
             # The reference folds raw history per device: nothing shared with the fast path.

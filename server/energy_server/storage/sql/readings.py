@@ -29,7 +29,13 @@ from typing import Final
 
 from psycopg import sql
 
-from energy_server.sql import STATISTICS, combined_statistic, rendered, statistic_columns, statistic_of
+from energy_server.storage.sql import (
+    STATISTICS,
+    combined_statistic,
+    rendered,
+    statistic_columns,
+    statistic_of,
+)
 
 __all__ = [
     "METER_FIELDS",

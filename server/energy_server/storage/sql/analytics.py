@@ -21,7 +21,7 @@ from typing import Final
 
 from psycopg import sql
 
-from energy_server.sql import STATISTICS, rendered, saturating_sum, statistic_columns, statistic_of
+from energy_server.storage.sql import STATISTICS, rendered, saturating_sum, statistic_columns, statistic_of
 
 __all__ = [
     "METER",

@@ -17,7 +17,7 @@ from pathlib import Path
 import psycopg
 
 from energy_server.errors import StorageFailure, from_database_error
-from energy_server.sql import migrations as sql
+from energy_server.storage.sql import migrations as sql
 
 __all__ = ["Migration", "apply_migrations", "check_schema", "load_migrations"]
 
