@@ -230,9 +230,9 @@ class Settings:
             self.raw_retention is None or self.raw_retention > self.rollup_retention
         ):
             raise SettingsError(
-                    "ENERGY_ROLLUP_RETENTION needs ENERGY_RAW_RETENTION set, and at most as long: "
-                    "hourly rollups must outlive the readings they summarise"
-                )
+                "ENERGY_ROLLUP_RETENTION needs ENERGY_RAW_RETENTION set, and at most as long: "
+                "hourly rollups must outlive the readings they summarise"
+            )
 
 
 _HOUR = timedelta(hours=1)

@@ -245,7 +245,11 @@ class PartitionGuard:
             for tier, numbers in missing.items():
                 span = self._layout.span(tier)
                 spans = [(EPOCH + n * span, EPOCH + (n + 1) * span) for n in sorted(numbers)]
-                created += await _fill(connection, tier, spans, reach_up=True)
+                # Without retention a partition never has to go on its own, so late
+                # readings share one per gap; with it, partitions stay one span
+                # each (at most retention / span of them), so that each expires on time.
+                reach_up = self._layout.retention(tier) is None
+                created += await _fill(connection, tier, spans, reach_up=reach_up)
         for tier, numbers in missing.items():
             self._ready.update((tier, n) for n in numbers)
         if created:
@@ -337,8 +341,7 @@ class Maintenance:
             _log.error("partition maintenance failed: %s", failure)
             report = MaintenanceReport(started, time.monotonic() - began, "failed", error=str(failure))
         self.last = report
-        if report.outcome == "ok":
-            self._warn_if_short(report)
+        self._warn_if_short(report)
         return report
 
     async def _lock(
