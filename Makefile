@@ -14,6 +14,7 @@ TOOLS := $(CURDIR)/.tools/bin
 export PATH := $(TOOLS):$(PATH)
 PROTOS := $(wildcard protos/energy/v1/*.proto)
 DESCRIPTORS := client/energy/v1/descriptors.binpb
+RENDERED_SQL := server/energy_server/storage/sql
 GRPCURL_VERSION := v1.9.4
 GHZ_VERSION := v0.120.0
 # Plugins of buf.gen.yaml (clients in other languages) and the grpcui web page.
@@ -113,7 +114,7 @@ fmt: $(STAMP) ## format hand-written Python
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-gen: $(STAMP) ## regenerate client/energy/v1 and docs/api.md from protos/
+gen: $(STAMP) ## regenerate client/energy/v1 and docs/api.md from protos/, and the rendered SQL
 	rm -f client/energy/v1/*_pb2*.py client/energy/v1/*_pb2*.pyi client/energy/v1/*.proto $(DESCRIPTORS)
 	$(PY) -m grpc_tools.protoc -Iprotos -Ithird_party/googleapis \
 		--python_out=client --pyi_out=client --grpc_python_out=client \
@@ -124,6 +125,8 @@ gen: $(STAMP) ## regenerate client/energy/v1 and docs/api.md from protos/
 	@# The contract ships inside the client distribution, where protoc, grpcurl and ghz can find it.
 	cp $(PROTOS) client/energy/v1/
 	$(PY) scripts/api_reference.py $(DESCRIPTORS) docs/api.md
+	@# Every composed statement as plain SQL, for review and diffs.
+	$(PY) scripts/render_sql.py $(RENDERED_SQL)
 
 # Compatibility of energy.v1 (README, "The contract"): the protos against those of
 # another commit, by default the previous one; FILE rules, so generated code in
@@ -135,7 +138,7 @@ breaking: $(STAMP) ## buf breaking: protos/ against BREAKING_AGAINST (default HE
 	else echo "buf breaking: $(BREAKING_AGAINST) is not a commit here (a first commit or a shallow clone); nothing to compare" >&2; fi
 
 check-gen: gen ## fail when the committed generated code is not what `make gen` writes
-	@git add -N client/energy/v1 docs/api.md && git diff --exit-code --stat -- client/energy/v1 docs/api.md \
+	@git add -N client/energy/v1 docs/api.md $(RENDERED_SQL) && git diff --exit-code --stat -- client/energy/v1 docs/api.md '$(RENDERED_SQL)/*.sql' \
 		|| { echo "generated code is stale: run 'make gen' and commit" >&2; exit 1; }
 
 ghz: $(STAMP) $(TOOLS)/ghz ## run the ghz profiles (bench/ghz) against a running server at ENERGY_TARGET
