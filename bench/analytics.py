@@ -1,12 +1,20 @@
 """Read-path latency at scale: analytics RPCs over a large history.
 
-Loads N days of M meters and M vehicles reporting once a minute (default 1 day
-of 10,000 each: 14.4 M rows per history table) straight into a fresh embedded
-PostgreSQL (or DATABASE_URL) in time order, as live ingest appends it, builds
-the rollups with the service's own backfill, starts the server as `make run`
-does, and times each RPC through gRPC from 1 caller and from 16 concurrent
-callers, after a warm-up of 16 concurrent callers. Prints p50/p99 and writes
-bench/results/analytics-latest.json.
+On a fresh embedded PostgreSQL (or DATABASE_URL), with the server started as
+`make run` starts it:
+
+1. ingest shape (a) (stream, 500 readings/message) into the empty database;
+2. 1 day of M meters and M vehicles reporting once a minute (default 10,000
+   each: 14.4 M rows per history table a day) built straight into the
+   partitions (bench/history.py), and each RPC timed through gRPC over the
+   24 h window of that day, from 1 caller and from 16, after a warm-up;
+3. 6 more days before it (7 in all; --days), and the same reads again: the
+   window did not change, so neither should the figures;
+4. shape (a) again, into the database holding the week;
+5. expiring the oldest day: a DELETE of its rows (rolled back) beside
+   dropping its partitions.
+
+Prints every figure and writes bench/results/analytics-latest.json.
 """
 
 from __future__ import annotations
@@ -25,102 +33,18 @@ from typing import Any
 
 import grpc
 import psycopg
-import psycopg_pool
 from grpc import aio
+from history import DAY, load_days
+from psycopg import sql
 
 from energy.v1 import analytics_pb2, analytics_pb2_grpc
-from energy_server.domain import DeviceKind
 from energy_server.settings import Settings
 from energy_server.storage.migrate import apply_migrations
-from energy_server.storage.repository import ReadingRepository
-from harness import database, running_server
+from energy_server.storage.sql import partitions as partitions_sql
+from harness import Server, database, running_server
+from ingest import SCENARIOS, Offsets, measure_service
 
 HERE = Path(__file__).resolve().parent
-
-LOAD_METERS = """
-INSERT INTO meter_readings (meter_id, ts, kwh_consumed_ac, voltage)
-SELECT 'M-' || lpad(d::text, 5, '0'), t, 0.05 + (d %% 7) * 0.01, 225 + (d %% 11)
-FROM generate_series(%(start)s::timestamptz, %(end)s::timestamptz - interval '1 minute',
-                     interval '1 minute') AS t
-CROSS JOIN generate_series(0, %(devices)s - 1) AS d
-"""
-LOAD_VEHICLES = """
-INSERT INTO vehicle_readings (vehicle_id, ts, soc, kwh_delivered_dc, battery_temp)
-SELECT 'V-' || lpad(d::text, 5, '0'), t, 20 + (d %% 60), (0.05 + (d %% 7) * 0.01) * (0.75 + (d %% 30) * 0.01),
-       25 + (d %% 15)
-FROM generate_series(%(start)s::timestamptz, %(end)s::timestamptz - interval '1 minute',
-                     interval '1 minute') AS t
-CROSS JOIN generate_series(0, %(devices)s - 1) AS d
-"""
-LOAD_CURRENT = (
-    "INSERT INTO meter_current SELECT DISTINCT ON (meter_id) * FROM meter_readings"
-    " ORDER BY meter_id, ts DESC",
-    "INSERT INTO vehicle_current SELECT DISTINCT ON (vehicle_id) * FROM vehicle_readings"
-    " ORDER BY vehicle_id, ts DESC",
-    "INSERT INTO vehicle_meter_map (vehicle_id, meter_id)"
-    " SELECT 'V-' || lpad(d::text, 5, '0'), 'M-' || lpad(d::text, 5, '0')"
-    " FROM generate_series(0, %(devices)s - 1) AS d",
-)
-
-
-def _step(label: str) -> float:
-    print(f"{label} ...", end=" ", flush=True)
-    return time.perf_counter()
-
-
-def _done(started: float) -> None:
-    print(f"{time.perf_counter() - started:.1f} s", flush=True)
-
-
-# Bulk loading in time order (as live ingest appends) into a B-tree keyed by
-# device first is slow row by row, so the keys are built after the load, in
-# one sort each, exactly as migrations 0001 and 0002 define them.
-DROP_HISTORY_INDEXES = (
-    "ALTER TABLE meter_readings DROP CONSTRAINT meter_readings_pkey",
-    "ALTER TABLE vehicle_readings DROP CONSTRAINT vehicle_readings_pkey",
-    "DROP INDEX meter_readings_ts_brin",
-    "DROP INDEX vehicle_readings_ts_brin",
-)
-CREATE_HISTORY_INDEXES = (
-    "ALTER TABLE meter_readings ADD PRIMARY KEY (meter_id, ts)",
-    "ALTER TABLE vehicle_readings ADD PRIMARY KEY (vehicle_id, ts)",
-    "CREATE INDEX meter_readings_ts_brin ON meter_readings USING brin (ts)",
-    "CREATE INDEX vehicle_readings_ts_brin ON vehicle_readings USING brin (ts)",
-)
-
-
-async def load(url: str, days: int, devices: int, end: datetime) -> None:
-    start = end - timedelta(days=days)
-    params = {"start": start, "end": end, "devices": devices}
-    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as connection:
-        await connection.execute("SET synchronous_commit = off")
-        await connection.execute("SET maintenance_work_mem = '1GB'")
-        for statement in DROP_HISTORY_INDEXES:
-            await connection.execute(statement)
-        rows = days * 1440 * devices
-        t = _step(f"loading {rows:,} meter readings")
-        await connection.execute(LOAD_METERS, params)
-        _done(t)
-        t = _step(f"loading {rows:,} vehicle readings")
-        await connection.execute(LOAD_VEHICLES, params)
-        _done(t)
-        t = _step("building the history keys and indexes")
-        for statement in CREATE_HISTORY_INDEXES:
-            await connection.execute(statement)
-        _done(t)
-        t = _step("current state and links")
-        for statement in LOAD_CURRENT:
-            await connection.execute(statement, params)
-        _done(t)
-    async with psycopg_pool.AsyncConnectionPool(url, min_size=1, max_size=1, open=False) as pool:
-        for kind in DeviceKind:
-            t = _step(f"backfilling {kind.value} rollups")
-            await ReadingRepository(pool).rebuild_rollups(kind)
-            _done(t)
-    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as connection:
-        t = _step("VACUUM ANALYZE")
-        await connection.execute("VACUUM ANALYZE")
-        _done(t)
 
 
 async def time_calls(
@@ -145,10 +69,29 @@ async def time_calls(
     return latencies, errors
 
 
+# Two windows over the newest day: its 24 whole hours (rollups only), and the
+# same day less 30 minutes at each end, whose partial hours are read raw
+# (300,000 readings per kind at each edge for a fleet-wide call).
+WINDOWS = {
+    "whole hours": (timedelta(hours=24), timedelta(0)),
+    "raw edges": (timedelta(hours=23, minutes=30), timedelta(minutes=30)),
+}
+
+
 async def measure(port: int, devices: int, end: datetime, calls: int) -> list[dict[str, Any]]:
-    window = analytics_pb2.TimeWindow()
-    window.start_time.FromDatetime(end - timedelta(hours=24))
-    window.end_time.FromDatetime(end)
+    results = []
+    for label, (start_before, end_before) in WINDOWS.items():
+        window = analytics_pb2.TimeWindow()
+        window.start_time.FromDatetime(end - start_before)
+        window.end_time.FromDatetime(end - end_before)
+        print(f"window: {label}", flush=True)
+        results += [{**row, "window": label} for row in await _measure_window(port, devices, window, calls)]
+    return results
+
+
+async def _measure_window(
+    port: int, devices: int, window: analytics_pb2.TimeWindow, calls: int
+) -> list[dict[str, Any]]:
     pick = random.Random(7)
 
     def device(prefix: str) -> str:
@@ -207,22 +150,104 @@ async def measure(port: int, devices: int, end: datetime, calls: int) -> list[di
     return results
 
 
+TABLES = (
+    "meter_readings",
+    "vehicle_readings",
+    "meter_current",
+    "vehicle_current",
+    "vehicle_meter_map",
+    "meter_hourly",
+    "vehicle_hourly",
+    "meter_fleet_minutely",
+    "vehicle_fleet_minutely",
+)
+INGEST_RUNS = 3
+
+
+def _ingest_a(server: Server, url: str, start: datetime, duration: float) -> dict[str, Any]:
+    """Shape (a) of `make bench` (stream, 500 readings/message) writing from `start` on."""
+    scenario = next(s for s in SCENARIOS if s.key == "a")
+    # A million reading numbers per run: 100 s of timestamps at 10,000 devices,
+    # so that three runs stay within the server's clock skew allowance.
+    return measure_service(scenario, server, url, duration, INGEST_RUNS, Offsets(1_000_000), start)
+
+
+async def _expire_one_day(url: str, day: datetime) -> dict[str, float]:
+    """Seconds to remove one day of history: DELETE of its rows (rolled back) vs dropping its partitions."""
+    async with await psycopg.AsyncConnection.connect(url) as connection:
+        started = time.perf_counter()
+        rows = 0
+        for table in ("meter_readings", "vehicle_readings", "meter_fleet_minutely", "vehicle_fleet_minutely"):
+            column = "minute" if "fleet" in table else "ts"
+            cursor = await connection.execute(
+                sql.SQL("DELETE FROM {} WHERE {} >= %(lower)s AND {} < %(upper)s").format(
+                    sql.Identifier(table), sql.Identifier(column), sql.Identifier(column)
+                ),
+                {"lower": day, "upper": day + DAY},
+            )
+            rows += cursor.rowcount
+        delete_s = time.perf_counter() - started
+        await connection.rollback()
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as connection:
+        started = time.perf_counter()
+        for table in ("meter_readings", "vehicle_readings", "meter_fleet_minutely", "vehicle_fleet_minutely"):
+            name = f"{table}_{day:%Y%m%d}"
+            await connection.execute(partitions_sql.detach_partition(table, name))
+            await connection.execute(partitions_sql.drop_detached_partition(name))
+        drop_s = time.perf_counter() - started
+    return {"rows": rows, "delete_s": delete_s, "drop_partitions_s": drop_s}
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--days", type=int, default=1)
+    parser.add_argument("--days", type=int, default=7, help="days of history at the second measurement")
     parser.add_argument("--devices", type=int, default=10_000)
     parser.add_argument("--calls", type=int, default=400, help="calls per RPC and concurrency")
+    parser.add_argument("--ingest-seconds", type=float, default=10.0, help="seconds per run of shape (a)")
     parser.add_argument("--quick", action="store_true", help="tiny sizes (CI smoke)")
     args = parser.parse_args()
     if args.quick:
-        args.devices, args.calls = 50, 40
+        args.devices, args.calls, args.days, args.ingest_seconds = 50, 40, 2, 1.0
     settings = Settings.from_env()
+    # Whole days: the 24 h window is exactly the newest day's partition.
+    end = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    stages: list[dict[str, Any]] = []
     with database(settings, "energy-analytics-") as url:
         await apply_migrations(url, settings.migrations_dir)
-        end = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=1)
-        await load(url, args.days, args.devices, end)
         with running_server(url) as server:
-            results = await measure(server.port, args.devices, end, args.calls)
+            print("ingest (a) into the empty database:", flush=True)
+            ingest_empty = _ingest_a(server, url, end, args.ingest_seconds)
+            print(f"  {ingest_empty['readings_per_s']:,.0f} readings/s (runs {ingest_empty['runs']})")
+            async with await psycopg.AsyncConnection.connect(url, autocommit=True) as connection:
+                await connection.execute(
+                    sql.SQL("TRUNCATE {}").format(sql.SQL(", ").join(map(sql.Identifier, TABLES)))
+                )
+            loaded_days = 0
+            for days in (1, args.days):
+                print(
+                    f"history: {days} day(s) of {args.devices:,} meters and {args.devices:,} vehicles",
+                    flush=True,
+                )
+                load_s = await load_days(url, end - days * DAY, days - loaded_days, args.devices)
+                loaded_days = days
+                results = await measure(server.port, args.devices, end, args.calls)
+                stages.append(
+                    {
+                        "days": days,
+                        "rows_per_table": days * 1440 * args.devices,
+                        "load_s": load_s,
+                        "results": results,
+                    }
+                )
+            print(f"ingest (a) into the database holding {args.days} days:", flush=True)
+            ingest_full = _ingest_a(server, url, end, args.ingest_seconds)
+            print(f"  {ingest_full['readings_per_s']:,.0f} readings/s (runs {ingest_full['runs']})")
+        print("expiring the oldest day:", flush=True)
+        expiry = await _expire_one_day(url, end - args.days * DAY)
+        print(
+            f"  DELETE of its {expiry['rows']:,} rows {expiry['delete_s']:.1f} s (rolled back),"
+            f" dropping its partitions {expiry['drop_partitions_s']:.3f} s"
+        )
     report = {
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "history": {
@@ -232,8 +257,16 @@ async def main() -> None:
             "rows_per_table": args.days * 1440 * args.devices,
         },
         "database": "DATABASE_URL" if settings.database_url else "embedded PostgreSQL 16",
-        "window": "24 h ending at the newest reading",
-        "results": results,
+        "window": "24 h ending at the newest reading (the newest day's partition)",
+        "stages": stages,
+        # The reads at the most history, as the report's targets read them.
+        "results": stages[-1]["results"],
+        "ingest_a": {
+            "empty": ingest_empty,
+            f"{args.days}_days": ingest_full,
+            "ratio": ingest_full["readings_per_s"] / ingest_empty["readings_per_s"],
+        },
+        "expire_one_day": expiry,
     }
     out = HERE / "results" / ("analytics-quick.json" if args.quick else "analytics-latest.json")
     out.parent.mkdir(exist_ok=True)

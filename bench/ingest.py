@@ -35,11 +35,13 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
+from datetime import datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import psycopg
+from load import START as LOAD_START
 
 from energy_server.settings import Settings
 from energy_server.storage.migrate import apply_migrations
@@ -88,7 +90,9 @@ RATIO_TARGETS = {"(a)/L": 0.6, "(b)/T stream": 0.5, "(c)/T unary": 0.6}
 RATE_TARGETS = {"a": 75_000, "c": 5 * ORIGINAL_PER_S}
 
 
-def _load(scenario: Scenario, port: int, duration: float, offset: int) -> dict[str, Any]:
+def _load(
+    scenario: Scenario, port: int, duration: float, offset: int, start: datetime | None = None
+) -> dict[str, Any]:
     budget = int(scenario.expected_per_s * duration * 1.5 / scenario.concurrency)
     command = [
         sys.executable,
@@ -113,6 +117,7 @@ def _load(scenario: Scenario, port: int, duration: float, offset: int) -> dict[s
         # given connections, not calls, so one connection would reach one process.
         "--connections",
         str(LOAD_CONNECTIONS),
+        *(["--start", start.isoformat()] if start else []),
     ]
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     if result.returncode != 0:
@@ -121,10 +126,13 @@ def _load(scenario: Scenario, port: int, duration: float, offset: int) -> dict[s
     return figures
 
 
-def _history_rows(database_url: str) -> int:
+def _history_rows(database_url: str, since: datetime) -> int:
+    """History rows from `since` on: the loads write there, and the count prunes to it."""
     with psycopg.connect(database_url) as connection:
         row = connection.execute(
-            "SELECT (SELECT count(*) FROM meter_readings) + (SELECT count(*) FROM vehicle_readings)"
+            "SELECT (SELECT count(*) FROM meter_readings WHERE ts >= %(since)s)"
+            " + (SELECT count(*) FROM vehicle_readings WHERE ts >= %(since)s)",
+            {"since": since},
         ).fetchone()
     return int(row[0]) if row else 0
 
@@ -132,11 +140,12 @@ def _history_rows(database_url: str) -> int:
 class Offsets:
     """Reading numbers never used twice, so every run's readings are new rows."""
 
-    def __init__(self) -> None:
+    def __init__(self, step: int = 20_000_000) -> None:
+        self._step = step
         self._next = 0
 
     def take(self) -> int:
-        self._next += 20_000_000
+        self._next += self._step
         return self._next
 
 
@@ -148,15 +157,22 @@ def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def measure_service(
-    scenario: Scenario, server: Server, url: str, duration: float, runs: int, offsets: Offsets
+    scenario: Scenario,
+    server: Server,
+    url: str,
+    duration: float,
+    runs: int,
+    offsets: Offsets,
+    start: datetime | None = None,
 ) -> dict[str, Any]:
     measured = []
     for _ in range(runs):
-        before_rows = _history_rows(url)
+        since = start or LOAD_START
+        before_rows = _history_rows(url, since)
         server_cpu, pg_cpu = cpu_seconds(server.pid), postgres_cpu_seconds()
-        figures = _load(scenario, server.port, duration, offsets.take())
+        figures = _load(scenario, server.port, duration, offsets.take(), start)
         server_cpu, pg_cpu = cpu_seconds(server.pid) - server_cpu, postgres_cpu_seconds() - pg_cpu
-        stored = _history_rows(url) - before_rows
+        stored = _history_rows(url, since) - before_rows
         if stored < figures["readings"]:
             raise SystemExit(f"{scenario.name}: {figures['readings']} acknowledged but {stored} stored")
         thousands = max(figures["readings"], 1) / 1000

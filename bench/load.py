@@ -28,11 +28,11 @@ from energy.v1 import ingest_pb2, reading_pb2
 START = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-def _readings(first: int, count: int, devices: int) -> list[reading_pb2.Reading]:
+def _readings(first: int, count: int, devices: int, start: datetime = START) -> list[reading_pb2.Reading]:
     readings = []
     for n in range(first, first + count):
         stamp = timestamp_pb2.Timestamp()
-        stamp.FromDatetime(START + timedelta(seconds=n // devices))
+        stamp.FromDatetime(start + timedelta(seconds=n // devices))
         device = n % devices
         if n % 2:
             readings.append(
@@ -117,6 +117,12 @@ async def main() -> None:
     parser.add_argument("--devices", type=int, default=10_000)
     parser.add_argument("--offset", type=int, default=0, help="first reading number (distinct runs)")
     parser.add_argument(
+        "--start",
+        type=datetime.fromisoformat,
+        default=START,
+        help="timestamp of reading 0 (ISO 8601); reading n is n // devices seconds later",
+    )
+    parser.add_argument(
         "--connections",
         type=int,
         default=1,
@@ -130,7 +136,7 @@ async def main() -> None:
         first = args.offset + w * per_worker * args.per_message
         bodies = []
         for m in range(per_worker):
-            readings = _readings(first + m * args.per_message, args.per_message, args.devices)
+            readings = _readings(first + m * args.per_message, args.per_message, args.devices, args.start)
             if args.shape == "stream":
                 bodies.append(
                     ingest_pb2.StreamReadingsRequest(sequence=m + 1, readings=readings).SerializeToString()

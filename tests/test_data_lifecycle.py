@@ -28,7 +28,7 @@ from psycopg import sql
 from energy.v1 import analytics_pb2, analytics_pb2_grpc, ingest_pb2_grpc
 from energy_server.app import RunningServer, create_server
 from energy_server.domain import Window
-from energy_server.settings import Settings
+from energy_server.settings import Settings, SettingsError
 from energy_server.storage import repository
 from energy_server.storage.embedded import EmbeddedPostgres
 from energy_server.storage.migrate import apply_migrations
@@ -648,3 +648,32 @@ async def test_every_analytics_statement_reads_only_its_window(migrated: str, ch
             assert not any(relation in PARTITIONED for _, relation in scans), f"{name}: unpruned parent"
     # Partitions outside the window exist, so the pruning above is real.
     assert sum(1 for _, p in partitions.values() if p.upper <= _PLAN_WINDOW.start) >= 4
+
+
+# -- settings ----------------------------------------------------------------------------------------
+
+
+def test_lifecycle_settings_parse_and_refuse_what_cannot_work() -> None:
+    settings = Settings.from_env(
+        {
+            "ENERGY_RAW_RETENTION": "90 days",
+            "ENERGY_ROLLUP_RETENTION": "730d",
+            "ENERGY_PARTITION_INTERVAL": "6 hours",
+            "ENERGY_ROLLUP_PARTITION_INTERVAL": "2w",
+        }
+    )
+    assert settings.raw_retention == timedelta(days=90)
+    assert settings.rollup_retention == timedelta(days=730)
+    assert settings.partition_interval == timedelta(hours=6)
+    assert settings.rollup_partition_interval == timedelta(weeks=2)
+    assert Settings.from_env({"ENERGY_RAW_RETENTION": "off"}).raw_retention is None
+    refused = {
+        "ENERGY_PARTITION_INTERVAL must be whole hours": {"ENERGY_PARTITION_INTERVAL": "90 minutes"},
+        "expected a duration such as '90 days'": {"ENERGY_RAW_RETENTION": "a fortnight"},
+        "ENERGY_ROLLUP_RETENTION needs ENERGY_RAW_RETENTION set": {"ENERGY_ROLLUP_RETENTION": "30 days"},
+        "at most as long": {"ENERGY_RAW_RETENTION": "31 days", "ENERGY_ROLLUP_RETENTION": "30 days"},
+        "ENERGY_PARTITIONS_AHEAD must be at least 1": {"ENERGY_PARTITIONS_AHEAD": "0"},
+    }
+    for message, environment in refused.items():
+        with pytest.raises(SettingsError, match=message):
+            Settings.from_env(environment)

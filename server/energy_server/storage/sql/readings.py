@@ -45,6 +45,7 @@ __all__ = [
     "STORE_METER_BATCH",
     "STORE_VEHICLE_BATCH",
     "VEHICLE_FIELDS",
+    "rollups_from_history",
     "store_batch",
 ]
 
@@ -230,17 +231,25 @@ PING: Final = "SELECT 1"
 # Rebuild a kind's rollups from history (the `backfill` command). History is
 # locked against writes for the duration, so no ingest lands between the
 # DELETEs and the INSERTs; ingest waits and then adds to the rebuilt rows.
+
+
+def rollups_from_history(kind: str, rows_from: str) -> tuple[sql.Composed, sql.Composed]:
+    """(hourly, fleet minute) statements adding every row of `rows_from` (a kind's
+    history, or one partition of it) to its rollups; fleet rows go to shard 0."""
+    device, fields = (("meter_id", METER_FIELDS), ("vehicle_id", VEHICLE_FIELDS))[kind == "vehicle"]
+    return (
+        _device_hourly(kind, device, fields, rows_from),
+        _fleet_minutely(kind, fields, rows_from, _BACKFILL_SHARD),
+    )
+
+
 LOCK_METER_HISTORY: Final = "LOCK TABLE meter_readings IN SHARE MODE"
 DELETE_METER_ROLLUPS: Final = ("DELETE FROM meter_hourly", "DELETE FROM meter_fleet_minutely")
-INSERT_METER_HOURLY_FROM_HISTORY: Final = _device_hourly("meter", "meter_id", METER_FIELDS, "meter_readings")
-INSERT_METER_FLEET_FROM_HISTORY: Final = _fleet_minutely(
-    "meter", METER_FIELDS, "meter_readings", _BACKFILL_SHARD
+INSERT_METER_HOURLY_FROM_HISTORY, INSERT_METER_FLEET_FROM_HISTORY = rollups_from_history(
+    "meter", "meter_readings"
 )
 LOCK_VEHICLE_HISTORY: Final = "LOCK TABLE vehicle_readings IN SHARE MODE"
 DELETE_VEHICLE_ROLLUPS: Final = ("DELETE FROM vehicle_hourly", "DELETE FROM vehicle_fleet_minutely")
-INSERT_VEHICLE_HOURLY_FROM_HISTORY: Final = _device_hourly(
-    "vehicle", "vehicle_id", VEHICLE_FIELDS, "vehicle_readings"
-)
-INSERT_VEHICLE_FLEET_FROM_HISTORY: Final = _fleet_minutely(
-    "vehicle", VEHICLE_FIELDS, "vehicle_readings", _BACKFILL_SHARD
+INSERT_VEHICLE_HOURLY_FROM_HISTORY, INSERT_VEHICLE_FLEET_FROM_HISTORY = rollups_from_history(
+    "vehicle", "vehicle_readings"
 )
