@@ -214,6 +214,36 @@ SELECT pg_temp.energy_copy_into_partitions(
 SELECT pg_temp.energy_copy_into_partitions(
     'vehicle_fleet_minutely_unpartitioned', 'vehicle_fleet_minutely', 'minute', '1 day');
 
+-- The partition holding now and three after it: servers of the previous
+-- version, which cannot make partitions, keep storing during a rollout.
+CREATE FUNCTION pg_temp.energy_partitions_ahead(parent regclass, span interval)
+RETURNS void
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    lower_bound timestamptz;
+BEGIN
+    FOR step IN 0..3 LOOP
+        lower_bound := date_bin(span, now(), timestamptz 'epoch') + step * span;
+        IF NOT EXISTS (
+            SELECT FROM pg_inherits AS i JOIN pg_class AS c ON c.oid = i.inhrelid
+            WHERE i.inhparent = parent
+              AND pg_get_expr(c.relpartbound, c.oid) = format('FOR VALUES FROM (%L) TO (%L)',
+                                                                lower_bound, lower_bound + span)
+        ) THEN
+            PERFORM energy_create_partition(parent, lower_bound, lower_bound + span);
+        END IF;
+    END LOOP;
+END
+$$;
+
+SELECT pg_temp.energy_partitions_ahead('meter_readings', '1 day');
+SELECT pg_temp.energy_partitions_ahead('vehicle_readings', '1 day');
+SELECT pg_temp.energy_partitions_ahead('meter_fleet_minutely', '1 day');
+SELECT pg_temp.energy_partitions_ahead('vehicle_fleet_minutely', '1 day');
+SELECT pg_temp.energy_partitions_ahead('meter_hourly', '7 days');
+SELECT pg_temp.energy_partitions_ahead('vehicle_hourly', '7 days');
+
 DROP TABLE meter_readings_unpartitioned, vehicle_readings_unpartitioned,
     meter_hourly_unpartitioned, vehicle_hourly_unpartitioned,
     meter_fleet_minutely_unpartitioned, vehicle_fleet_minutely_unpartitioned;

@@ -177,8 +177,11 @@ def test_conversion_keeps_every_row_and_rollup(
         weeks = connection.execute(
             partitions_sql.SELECT_PARTITIONS.encode(), {"parent": "meter_hourly"}
         ).fetchall()
-    assert [name for name, *_ in days] == [f"meter_readings_202611{d}" for d in range(20, 24)]
+    assert [name for name, *_ in days][:4] == [f"meter_readings_202611{d}" for d in range(20, 24)]
     assert all(upper - lower == DAY for _, lower, upper, _ in days)
+    # And the partition holding now with three after it, for servers of the previous version.
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    assert {today + n * DAY for n in range(4)} <= {lower for _, lower, _, _ in days}
     assert all(
         upper - lower == 7 * DAY and (lower - EPOCH) % (7 * DAY) == timedelta(0)
         for _, lower, upper, _ in weeks
@@ -201,16 +204,17 @@ def _layout(**changes: Any) -> PartitionLayout:
 
 
 async def test_maintenance_creates_partitions_ahead_once(migrated: str) -> None:
-    now = datetime(2026, 12, 2, 10, 30, tzinfo=UTC)
+    # Far from the real now, whose partitions the migration made.
+    now = datetime(2030, 6, 5, 10, 30, tzinfo=UTC)
     maintenance = Maintenance(migrated, _layout(ahead=2), clock=lambda: now)
     first = await maintenance.run()
     assert first.outcome == "ok"
     # The partition holding now and two after it, in each of the six tables.
     assert len(first.created) == 6 * 3
     async with await psycopg.AsyncConnection.connect(migrated) as connection:
-        days = await partitions_of(connection, "vehicle_readings")
-        weeks = await partitions_of(connection, "vehicle_hourly")
-    assert [p.name for p in days] == [f"vehicle_readings_202612{d:02d}" for d in (2, 3, 4)]
+        days = [p for p in await partitions_of(connection, "vehicle_readings") if p.upper > now]
+        weeks = [p for p in await partitions_of(connection, "vehicle_hourly") if p.upper > now]
+    assert [p.name for p in days] == [f"vehicle_readings_203006{d:02d}" for d in (5, 6, 7)]
     assert weeks[0].lower <= now < weeks[0].upper
     assert len(weeks) == 3
     assert {t.table: t.ahead for t in first.inventory} == dict.fromkeys(PARTITIONED, 2)
@@ -219,7 +223,7 @@ async def test_maintenance_creates_partitions_ahead_once(migrated: str) -> None:
     assert second.created == ()
     # A day later the next one is made.
     later = Maintenance(migrated, _layout(ahead=2), clock=lambda: now + DAY)
-    assert "meter_readings_20261205" in (await later.run()).created
+    assert "meter_readings_20300608" in (await later.run()).created
 
 
 async def test_one_instance_at_a_time_and_a_warning_when_too_few_lie_ahead(
@@ -230,11 +234,11 @@ async def test_one_instance_at_a_time_and_a_warning_when_too_few_lie_ahead(
             partitions_sql.TRY_LOCK_MAINTENANCE, {"key": partitions_sql.MAINTENANCE_LOCK_KEY}
         )
         with caplog.at_level(logging.WARNING, logger="energy_server"):
-            report = await Maintenance(migrated, _layout()).run()
+            report = await Maintenance(migrated, _layout(ahead=5)).run()
         assert report.outcome == "skipped"
         assert report.created == ()
         assert any(
-            "meter_readings has 0 partitions ahead of now, fewer than ENERGY_PARTITIONS_AHEAD=3"
+            "meter_readings has 3 partitions ahead of now, fewer than ENERGY_PARTITIONS_AHEAD=5"
             in r.getMessage()
             for r in caplog.records
         )
@@ -242,24 +246,24 @@ async def test_one_instance_at_a_time_and_a_warning_when_too_few_lie_ahead(
 
 
 async def test_server_reports_partitions_in_its_metrics(migrated: str) -> None:
-    running = await create_server(settings_for_tests(partitions_ahead=2, metrics_port=0), migrated)
+    running = await create_server(settings_for_tests(partitions_ahead=5, metrics_port=0), migrated)
     try:
         report = running.metrics_snapshot().maintenance
         assert report is not None
         assert report.outcome == "ok"
-        assert {t.table: t.ahead for t in report.inventory} == dict.fromkeys(PARTITIONED, 2)
+        assert {t.table: t.ahead for t in report.inventory} == dict.fromkeys(PARTITIONED, 5)
         url = f"http://127.0.0.1:{running.metrics_port}/metrics"
         text = await asyncio.to_thread(lambda: urllib.request.urlopen(url, timeout=10).read().decode())
     finally:
         await running.stop(0)
-    assert 'energy_partitions{table="meter_readings"} 3.0' in text
-    assert 'energy_partitions_ahead{table="vehicle_hourly"} 2.0' in text
+    assert 'energy_partitions{table="meter_readings"} 6.0' in text
+    assert 'energy_partitions_ahead{table="vehicle_hourly"} 5.0' in text
     assert 'energy_maintenance_last_run_outcome{outcome="ok"} 1.0' in text
     assert 'energy_partition_oldest_timestamp_seconds{table="meter_readings"}' in text
 
 
 def test_maintain_command_prints_the_partitions(migrated: str) -> None:
-    environment = {**os.environ, "DATABASE_URL": migrated, "ENERGY_PARTITIONS_AHEAD": "2"}
+    environment = {**os.environ, "DATABASE_URL": migrated, "ENERGY_PARTITIONS_AHEAD": "5"}
     result = subprocess.run(
         [sys.executable, "-m", "energy_server", "maintain"],
         env=environment,
@@ -270,7 +274,7 @@ def test_maintain_command_prints_the_partitions(migrated: str) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "created partition meter_readings_" in result.stdout
-    assert "vehicle_fleet_minutely       3 partitions (2 ahead)" in result.stdout
+    assert "vehicle_fleet_minutely       6 partitions (5 ahead)" in result.stdout
 
 
 # -- partitions on demand ----------------------------------------------------------------------------
