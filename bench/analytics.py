@@ -40,6 +40,7 @@ from psycopg import sql
 from energy.v1 import analytics_pb2, analytics_pb2_grpc
 from energy_server.settings import Settings
 from energy_server.storage.migrate import apply_migrations
+from energy_server.storage.sql import DATA_TABLES
 from energy_server.storage.sql import partitions as partitions_sql
 from harness import Server, database, running_server
 from ingest import SCENARIOS, Offsets, measure_service
@@ -150,17 +151,6 @@ async def _measure_window(
     return results
 
 
-TABLES = (
-    "meter_readings",
-    "vehicle_readings",
-    "meter_current",
-    "vehicle_current",
-    "vehicle_meter_map",
-    "meter_hourly",
-    "vehicle_hourly",
-    "meter_fleet_minutely",
-    "vehicle_fleet_minutely",
-)
 INGEST_RUNS = 3
 
 
@@ -220,7 +210,7 @@ async def main() -> None:
             print(f"  {ingest_empty['readings_per_s']:,.0f} readings/s (runs {ingest_empty['runs']})")
             async with await psycopg.AsyncConnection.connect(url, autocommit=True) as connection:
                 await connection.execute(
-                    sql.SQL("TRUNCATE {}").format(sql.SQL(", ").join(map(sql.Identifier, TABLES)))
+                    sql.SQL("TRUNCATE {}").format(sql.SQL(", ").join(map(sql.Identifier, DATA_TABLES)))
                 )
             loaded_days = 0
             for days in (1, args.days):

@@ -17,19 +17,10 @@ from energy.v1 import analytics_pb2_grpc, ingest_pb2_grpc, metrics_pb2_grpc
 from energy_server.app import RunningServer, create_server
 from energy_server.settings import Settings
 from energy_server.storage.embedded import EmbeddedPostgres
+from energy_server.storage.sql import DATA_TABLES
 from tests.support import run_migrations
 
-TABLES = (
-    "meter_readings",
-    "vehicle_readings",
-    "meter_current",
-    "vehicle_current",
-    "vehicle_meter_map",
-    "meter_hourly",
-    "vehicle_hourly",
-    "meter_fleet_minutely",
-    "vehicle_fleet_minutely",
-)
+TABLES = DATA_TABLES
 
 
 @pytest.fixture(scope="session")

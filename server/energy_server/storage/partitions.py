@@ -347,19 +347,18 @@ class Maintenance:
     async def _lock(
         self, connection: psycopg.AsyncConnection[Any], wait: bool, tell: Callable[[str], None]
     ) -> bool:
-        cursor = await connection.execute(sql.TRY_LOCK_MAINTENANCE, {"key": sql.MAINTENANCE_LOCK_KEY})
-        row = await cursor.fetchone()
-        if row is not None and row[0]:
-            return True
-        if not wait:
-            return False
-        tell("another instance is running maintenance; waiting for it to finish")
+        told = False
         while True:
-            await asyncio.sleep(1.0)
             cursor = await connection.execute(sql.TRY_LOCK_MAINTENANCE, {"key": sql.MAINTENANCE_LOCK_KEY})
             row = await cursor.fetchone()
             if row is not None and row[0]:
                 return True
+            if not wait:
+                return False
+            if not told:
+                tell("another instance is running maintenance; waiting for it to finish")
+                told = True
+            await asyncio.sleep(1.0)
 
     async def _run_locked(
         self,

@@ -320,6 +320,10 @@ def _current(kind: DeviceKind, row: Sequence[Any]) -> MeterValues | VehicleValue
     return VehicleValues(row[0], _microseconds(row[1]), row[2], row[3], row[4])
 
 
+def _before_horizon(reason: str) -> OutOfRange:
+    return OutOfRange(f"window.start_time {reason}", [FieldViolation("window.start_time", reason)])
+
+
 def _not_linked(vehicle_id: str) -> NotFound:
     return NotFound(f"vehicle {vehicle_id!r} is not linked to a meter; link it with LinkVehicle")
 
@@ -355,17 +359,15 @@ class AnalyticsRepository(_PooledRepository):
             return Coverage(window, Resolution.RAW)
         hourly_floor = self._horizons.hourly()
         if hourly_floor is not None and window.start < hourly_floor:
-            reason = (
+            raise _before_horizon(
                 f"is before {hourly_floor.isoformat()}, the oldest data kept "
                 "(hourly rollups; ENERGY_ROLLUP_RETENTION): start the window there or later"
             )
-            raise OutOfRange(f"window.start_time {reason}", [FieldViolation("window.start_time", reason)])
         if finer_than_hours:
-            reason = (
+            raise _before_horizon(
                 f"is before {raw_floor.isoformat()}, the oldest raw reading kept (ENERGY_RAW_RETENTION); "
                 "older data is kept per hour: ask for hourly or daily buckets, or start the window there"
             )
-            raise OutOfRange(f"window.start_time {reason}", [FieldViolation("window.start_time", reason)])
         start = window.start + (-(window.start - _EPOCH) % _HOUR)
         end = window.end if window.end > raw_floor else window.end - ((window.end - _EPOCH) % _HOUR)
         return Coverage(Window(start, max(start, end)), Resolution.HOURLY)

@@ -5,6 +5,7 @@ from typing import Final
 from psycopg import sql
 
 __all__ = [
+    "DATA_TABLES",
     "STATISTICS",
     "combined_statistic",
     "rendered",
@@ -13,6 +14,19 @@ __all__ = [
     "statistic_columns",
     "statistic_of",
 ]
+
+# Every table that holds data (the migration ledger and retention horizons aside).
+DATA_TABLES: Final = (
+    "meter_readings",
+    "vehicle_readings",
+    "meter_current",
+    "vehicle_current",
+    "vehicle_meter_map",
+    "meter_hourly",
+    "vehicle_hourly",
+    "meter_fleet_minutely",
+    "vehicle_fleet_minutely",
+)
 
 # What a rollup row keeps of each field, in column order.
 STATISTICS: Final = ("sum", "min", "max")
