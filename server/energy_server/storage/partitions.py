@@ -175,20 +175,18 @@ class Horizons:
 
     kept_since: dict[Tier, datetime] = field(default_factory=dict)
     moved_at: dict[Tier, datetime] = field(default_factory=dict)
-    read_at: float = 0.0
 
     async def refresh(self, connection: psycopg.AsyncConnection[Any]) -> None:
         cursor = await connection.execute(sql.SELECT_HORIZONS)
         rows = await cursor.fetchall()
         self.kept_since = {Tier(tier): kept for tier, kept, _ in rows}
         self.moved_at = {Tier(tier): moved for tier, _, moved in rows}
-        self.read_at = time.monotonic()
-
-    def stale(self) -> bool:
-        return time.monotonic() - self.read_at >= HORIZON_REFRESH_S
 
     def raw(self) -> datetime | None:
         return self.kept_since.get(Tier.RAW)
+
+    def hourly(self) -> datetime | None:
+        return self.kept_since.get(Tier.HOURLY)
 
     def earliest_reading(self, now: datetime, retention: timedelta | None) -> datetime | None:
         """The oldest timestamp a reading may carry now: behind this it would be
@@ -205,9 +203,6 @@ class Horizons:
                     await self.refresh(connection)
             except (psycopg.Error, psycopg_pool.PoolTimeout) as error:
                 _log.warning("could not read the retention horizons (keeping the last read): %s", error)
-
-    def hourly(self) -> datetime | None:
-        return self.kept_since.get(Tier.HOURLY)
 
 
 class PartitionGuard:
