@@ -61,8 +61,6 @@ async def apply_migrations(database_url: str, directory: Path) -> list[Migration
     migrations = load_migrations(directory)
     try:
         async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as connection:
-            # Long migrations (0005 copies every row) say how far they got.
-            connection.add_notice_handler(lambda notice: _log.info("migration: %s", notice.message_primary))
             await connection.execute(sql.LOCK_MIGRATIONS, {"key": sql.MIGRATION_LOCK_KEY})
             try:
                 return await _apply_pending(connection, migrations)
@@ -97,6 +95,8 @@ async def _apply_pending(
     connection: psycopg.AsyncConnection[tuple[object, ...]], migrations: list[Migration]
 ) -> list[Migration]:
     await connection.execute(sql.CREATE_SCHEMA_MIGRATIONS)
+    # Long migrations (0005 copies every row) say how far they got.
+    connection.add_notice_handler(lambda notice: _log.info("migration: %s", notice.message_primary))
     cursor = await connection.execute(sql.SELECT_SCHEMA_MIGRATIONS)
     recorded = {int(str(version)): str(checksum) for version, _, checksum in await cursor.fetchall()}
     applied = []
