@@ -34,7 +34,7 @@ BENCH_DAYS ?= 7
 NAME ?= client
 SCOPES ?= ingest
 
-.PHONY: help install run migrate maintain token backfill test test-faults lint fmt gen check-gen tools clients grpcui breaking ghz bench bench-quick bench-tls profile clean
+.PHONY: help install run migrate maintain token backfill test test-citus test-faults lint fmt gen check-gen tools clients grpcui breaking ghz bench bench-citus bench-quick bench-tls profile clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -102,6 +102,9 @@ clients: $(STAMP) $(TOOLS)/protoc-gen-go $(TOOLS)/protoc-gen-go-grpc $(TOOLS)/pr
 test: $(STAMP) tools clients ## run the test suite (embedded PostgreSQL unless DATABASE_URL is set)
 	$(PY) -m pytest -m "not faults"
 
+test-citus: $(STAMP) tools ## ingest, analytics, property and replica tests on a throw-away Citus cluster (as root)
+	scripts/test-citus.sh
+
 test-faults: $(STAMP) tools ## the fault suite: kill -9, PostgreSQL restarts, overload, dead peers, limits
 	$(PY) -m pytest -m faults -rA
 
@@ -149,6 +152,9 @@ bench: $(STAMP) ## anchors L/S/T, the service per shape, a sweep, reads at 1 and
 	$(PY) bench/ingest.py
 	$(PY) bench/analytics.py --days $(BENCH_DAYS)
 	$(PY) bench/report.py
+
+bench-citus: $(STAMP) ## ingest (a), (b) and reads on a Citus cluster beside one PostgreSQL 15, same run (as root)
+	$(PY) bench/citus.py
 
 bench-quick: $(STAMP) ## a seconds-long smoke run of the benchmarks (tiny sizes)
 	$(PY) bench/ingest.py --quick

@@ -4,6 +4,7 @@ free port with the generated stubs as its client."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -18,7 +19,8 @@ from energy_server.app import RunningServer, create_server
 from energy_server.settings import Settings
 from energy_server.storage.embedded import EmbeddedPostgres
 from energy_server.storage.sql import DATA_TABLES
-from tests.support import run_migrations
+from energy_server.storage.sql.migrations import SELECT_CITUS_INSTALLED
+from tests.support import empty_tables, run_migrations
 
 TABLES = DATA_TABLES
 
@@ -66,9 +68,22 @@ def new_database(server_url: str, scratch_databases: list[str]) -> Callable[[], 
     return create
 
 
+def is_citus_coordinator(url: str) -> bool:
+    with psycopg.connect(url, autocommit=True) as connection:
+        row = connection.execute(SELECT_CITUS_INSTALLED).fetchone()
+    return bool(row and row[0])
+
+
 @pytest.fixture(scope="session")
-def migrated_url(new_database: Callable[[], str]) -> str:
-    url = new_database()
+def on_citus(server_url: str) -> bool:
+    return is_citus_coordinator(server_url)
+
+
+@pytest.fixture(scope="session")
+def migrated_url(server_url: str, new_database: Callable[[], str], on_citus: bool) -> str:
+    # A Citus cluster's workers are registered in the coordinator's own
+    # database only: the tests use that one (a throw-away cluster).
+    url = server_url if on_citus else new_database()
     run_migrations(url)
     return url
 
@@ -76,10 +91,7 @@ def migrated_url(new_database: Callable[[], str]) -> str:
 @pytest.fixture
 def database_url(migrated_url: str) -> str:
     """The migrated test database, emptied for this test."""
-    with psycopg.connect(migrated_url, autocommit=True) as connection:
-        connection.execute(
-            sql.SQL("TRUNCATE {}").format(sql.SQL(", ").join(sql.Identifier(t) for t in TABLES))
-        )
+    asyncio.run(empty_tables(migrated_url))
     return migrated_url
 
 

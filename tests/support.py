@@ -11,6 +11,7 @@ from typing import Any
 
 import grpc
 import psycopg
+import psycopg.sql
 from google.protobuf import timestamp_pb2
 from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2
@@ -20,9 +21,32 @@ from energy import Uploader
 from energy.v1 import ingest_pb2, ingest_pb2_grpc, reading_pb2
 from energy_server.settings import Settings
 from energy_server.storage.migrate import apply_migrations
+from energy_server.storage.sql import DATA_TABLES
+from energy_server.storage.sql.migrations import SELECT_CITUS_INSTALLED
 
 SHAPES = ("unary", "upload", "stream")
 BASE_TIME = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+async def empty_tables(url: str) -> None:
+    """Delete every row of every data table (not the schema, nor the partitions)."""
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as connection:
+        cursor = await connection.execute(SELECT_CITUS_INSTALLED)
+        citus = await cursor.fetchone()
+        if citus is not None and citus[0]:
+            # TRUNCATE takes seconds there (every shard of every partition,
+            # on every worker); a test's few rows go faster by DELETE.
+            async with connection.transaction():
+                for table in DATA_TABLES:
+                    await connection.execute(
+                        psycopg.sql.SQL("DELETE FROM {}").format(psycopg.sql.Identifier(table))
+                    )
+        else:
+            await connection.execute(
+                psycopg.sql.SQL("TRUNCATE {}").format(
+                    psycopg.sql.SQL(", ").join(psycopg.sql.Identifier(t) for t in DATA_TABLES)
+                )
+            )
 
 
 def run_migrations(url: str) -> None:

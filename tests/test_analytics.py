@@ -21,7 +21,7 @@ from energy_server.app import create_server
 from energy_server.domain import DeviceKind, Window
 from energy_server.storage.repository import AnalyticsRepository, ReadingRepository, _ranges
 from energy_server.storage.sql import analytics as analytics_sql
-from tests.conftest import TABLES, settings_for_tests
+from tests.conftest import settings_for_tests
 from tests.reference import (
     METER_FIELDS,
     VEHICLE_FIELDS,
@@ -33,7 +33,7 @@ from tests.reference import (
     in_window,
     stored,
 )
-from tests.support import BASE_TIME, bad_request, meter, send, timestamp, vehicle
+from tests.support import BASE_TIME, bad_request, empty_tables, meter, send, timestamp, vehicle
 
 if TYPE_CHECKING:
     from energy.v1.analytics_pb2_grpc import AnalyticsServiceAsyncStub as Analytics
@@ -474,8 +474,7 @@ async def test_rollup_answers_equal_raw_answers_equal_the_reference(
     sent: list[Row],
     windows: list[tuple[datetime, datetime]],
 ) -> None:
-    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as connection:
-        await connection.execute(f"TRUNCATE {', '.join(TABLES)}".encode())
+    await empty_tables(database_url)
     # Repeats and late arrivals: everything twice, the second time reversed, in small messages.
     await send(ingest, "stream", [_proto(r) for r in sent + sent[::-1]], per_message=7)
     rows = stored(sent)
@@ -614,7 +613,7 @@ def _fleet_sums(table: str) -> sql.Composable:
     )
 
 
-async def test_no_query_sequentially_scans_a_history_table(database_url: str) -> None:
+async def test_no_query_sequentially_scans_a_history_table(database_url: str, on_citus: bool) -> None:
     """With sequential scans priced out, each query must still have an index path."""
     whole = _window_params(
         Window(BASE_TIME + timedelta(minutes=30), BASE_TIME + timedelta(days=2, minutes=5))
@@ -643,7 +642,11 @@ async def test_no_query_sequentially_scans_a_history_table(database_url: str) ->
             group.select_time_series,
         ]
     async with await psycopg.AsyncConnection.connect(database_url) as connection:
-        await connection.execute("SET enable_seqscan = off")
+        if on_citus:
+            # The workers plan the tasks: the setting goes to them, and their plans show.
+            await connection.execute("SET LOCAL citus.propagate_set_commands = 'local'")
+            await connection.execute("SET LOCAL citus.explain_all_tasks = on")
+        await connection.execute("SET LOCAL enable_seqscan = off")
         for statement in statements:
             query = statement if isinstance(statement, bytes) else statement.encode()
             cursor = await connection.execute(b"EXPLAIN " + query, parameters)

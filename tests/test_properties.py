@@ -9,15 +9,14 @@ import itertools
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-import psycopg
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from energy.v1 import reading_pb2
-from tests.conftest import TABLES
 from tests.support import (
     BASE_TIME,
     SHAPES,
+    empty_tables,
     meter,
     meter_current,
     meter_history,
@@ -94,8 +93,7 @@ async def test_any_order_repetition_and_split_stores_each_reading_once_and_newes
     ingest: Stub, database_url: str, plan: tuple[list[tuple[Any, ...]], list[list[tuple[Any, ...]]], str]
 ) -> None:
     distinct, messages, shape = plan
-    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as connection:
-        await connection.execute(f"TRUNCATE {', '.join(TABLES)}".encode())
+    await empty_tables(database_url)
 
     await _send_concurrently(ingest, shape, [[_proto(r) for r in m] for m in messages])
 

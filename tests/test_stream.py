@@ -10,9 +10,9 @@ import psycopg
 import pytest
 
 from energy.v1 import ingest_pb2, reading_pb2
-from tests.conftest import TABLES
 from tests.support import (
     BASE_TIME,
+    empty_tables,
     meter,
     meter_current,
     meter_history,
@@ -85,8 +85,7 @@ async def test_resending_unacked_requests_after_a_drop_gives_the_same_database(
     async for _ in ingest.StreamReadings(iter(requests)):
         pass
     never_dropped = await _snapshot(database_url)
-    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as connection:
-        await connection.execute(f"TRUNCATE {', '.join(TABLES)}".encode())
+    await empty_tables(database_url)
 
     # Send everything, but drop the stream after the 7th ack: the server has
     # read (and may have committed) more than it acknowledged.

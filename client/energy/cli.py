@@ -439,7 +439,8 @@ def add_connection_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--target",
         default=os.environ.get("ENERGY_TARGET", DEFAULT_TARGET),
-        help="server address (default: $ENERGY_TARGET or %(default)s)",
+        help="server address, or several host:port separated by commas to spread calls and streams "
+        "over replicas with gRPC's round_robin (default: $ENERGY_TARGET or %(default)s)",
     )
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds per call, retries included")
     parser.add_argument("--tls", action="store_true", help="TLS, verifying the server with the system's CAs")

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import json
+import socket
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Sequence
 from concurrent.futures import Future
@@ -79,8 +81,38 @@ class Tls:
         return cls(read(ca), read(certificate), read(key), server_name)
 
 
+# gRPC's own round_robin: one subchannel per address the target resolves to,
+# calls spread over those that are ready. With one address it is pick_first.
+ROUND_ROBIN: Final = json.dumps({"loadBalancingConfig": [{"round_robin": {}}]})
+
+
+def channel_target(target: str) -> str:
+    """The gRPC target for `target`: one address as it is (any gRPC target,
+    `dns:///name` included), or several `host:port` joined by commas, which
+    become gRPC's static `ipv4:`/`ipv6:` list (names resolved once, here)."""
+    addresses = [a.strip() for a in target.split(",") if a.strip()]
+    if len(addresses) <= 1:
+        return target
+    resolved: list[tuple[int, str]] = []
+    for address in addresses:
+        host, _, port = address.rpartition(":")
+        if not host or not port.isdigit():
+            raise ValueError(f"target {address!r} in {target!r} is not host:port")
+        for family, *_, sockaddr in socket.getaddrinfo(host.strip("[]"), int(port), type=socket.SOCK_STREAM):
+            ip = str(sockaddr[0])
+            resolved.append((family, f"[{ip}]:{port}" if family == socket.AF_INET6 else f"{ip}:{port}"))
+            break
+    families = {family for family, _ in resolved}
+    if len(families) != 1:
+        raise ValueError(f"the targets of {target!r} mix IPv4 and IPv6 addresses; gRPC lists one family")
+    scheme = "ipv6" if families == {socket.AF_INET6} else "ipv4"
+    return f"{scheme}:" + ",".join(address for _, address in resolved)
+
+
 def _channel(target: str, tls: Tls | None, options: Sequence[tuple[str, Any]]) -> aio.Channel:
+    target = channel_target(target)
     merged: list[tuple[str, Any]] = [
+        ("grpc.service_config", ROUND_ROBIN),
         # Find a dead connection within a minute instead of waiting on it.
         ("grpc.keepalive_time_ms", 30_000),
         ("grpc.keepalive_timeout_ms", 10_000),
@@ -109,7 +141,10 @@ def _window(window: Window | None) -> analytics_pb2.TimeWindow | None:
 class EnergyClient:
     """An asyncio client for `energy.v1`; use it as an async context manager.
 
-    `timeout_s` is the default deadline of each unary call, retries included
+    `target` is one gRPC target, or several `host:port` separated by commas:
+    calls, and each new stream, go to them in turn (gRPC's `round_robin`,
+    set by service config), skipping any that is down. `timeout_s` is the
+    default deadline of each unary call, retries included
     (None waits forever). `token` is sent as `authorization: Bearer <token>`.
     The generated stubs are available as `ingest_stub`, `analytics_stub` and
     `metrics_stub` for anything this class does not wrap.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,7 +31,7 @@ from energy.v1 import (
 from energy_server.admission import Capacity
 from energy_server.auth import Authorizer, load_tokens
 from energy_server.call_boundary import CallBoundary
-from energy_server.errors import DatabaseUnavailable
+from energy_server.errors import DatabaseUnavailable, DomainError
 from energy_server.group_commit import GroupCommitter
 from energy_server.health import DatabaseHealth, HealthServicer
 from energy_server.metrics import MetricsExporter, MetricsSnapshot, ServerMetrics, pool_snapshot
@@ -48,6 +49,7 @@ from energy_server.storage.repository import (
     ReadingRepository,
     warm_up_reads,
 )
+from energy_server.storage.sql.readings import FLEET_SHARDS
 from energy_server.tracing import start_tracing
 
 __all__ = ["RunningServer", "create_server", "serve"]
@@ -100,6 +102,23 @@ class RunningServer:
         await self.health.close()
         for pool in self.pools:
             await pool.close()
+
+
+async def _fleet_shards(readings: ReadingRepository, writers: int) -> int:
+    """The first of this process's fleet-rollup shards: disjoint from every other
+    process on the database (workers and replicas alike), so their writers never
+    add to the same fleet rows. Without the database at start, a random range:
+    a collision then only makes two writers wait for each other on a row."""
+    try:
+        first = await readings.claim_fleet_shards(writers)
+        _log.info("this process adds to fleet-rollup shards %d-%d", first, first + writers - 1)
+        return first
+    except DomainError as error:
+        first = random.randrange(FLEET_SHARDS // writers) * writers  # noqa: S311 (not a secret)
+        _log.warning(
+            "could not number this process (%s); fleet-rollup shards from %d at random", error, first
+        )
+        return first
 
 
 async def create_server(settings: Settings, database_url: str) -> RunningServer:
@@ -197,8 +216,7 @@ async def create_server(settings: Settings, database_url: str) -> RunningServer:
         overload_wait_s=None,
         metrics=metrics,
         database_reachable=reachable,
-        # Workers of one supervisor get disjoint fleet-rollup shards.
-        first_shard=(settings.worker_index or 0) * settings.writers,
+        first_shard=await _fleet_shards(readings, settings.writers),
     )
     request_budget = Capacity(
         "pending_bytes",

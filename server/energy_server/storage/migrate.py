@@ -13,15 +13,18 @@ import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Final
 
 import psycopg
 
 from energy_server.errors import StorageFailure, from_database_error
 from energy_server.storage.sql import migrations as sql
 
-__all__ = ["Migration", "apply_migrations", "check_schema", "load_migrations"]
+__all__ = ["Migration", "apply_migrations", "check_schema", "citus_installed", "load_migrations"]
 
 _log = logging.getLogger(__name__)
+# Beside the numbered files; what it does is explained in the file.
+CITUS_DISTRIBUTION: Final = "citus/distribute.sql"
 _FILE_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 
 
@@ -63,11 +66,35 @@ async def apply_migrations(database_url: str, directory: Path) -> list[Migration
         async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as connection:
             await connection.execute(sql.LOCK_MIGRATIONS, {"key": sql.MIGRATION_LOCK_KEY})
             try:
-                return await _apply_pending(connection, migrations)
+                applied = await _apply_pending(connection, migrations)
+                await _distribute_on_citus(connection, directory)
+                return applied
             finally:
                 await connection.execute(sql.UNLOCK_MIGRATIONS, {"key": sql.MIGRATION_LOCK_KEY})
     except psycopg.Error as error:
         raise from_database_error(error) from error
+
+
+async def citus_installed(connection: psycopg.AsyncConnection[Any]) -> bool:
+    """Whether `connection` is to a Citus coordinator."""
+    cursor = await connection.execute(sql.SELECT_CITUS_INSTALLED)
+    row = await cursor.fetchone()
+    return row is not None and bool(row[0])
+
+
+async def _distribute_on_citus(
+    connection: psycopg.AsyncConnection[tuple[object, ...]], directory: Path
+) -> None:
+    """On a Citus coordinator, distribute what is not distributed yet (idempotent).
+
+    Run on every `migrate`, not recorded as a migration: a database migrated on
+    one PostgreSQL is converted by the same command once Citus is added to it."""
+    if not await citus_installed(connection):
+        return
+    script = (directory / CITUS_DISTRIBUTION).read_text(encoding="utf-8")
+    async with connection.transaction():
+        await connection.execute(script.encode())
+    _log.info("the schema is distributed over the Citus cluster")
 
 
 async def check_schema(database_url: str, directory: Path) -> None:

@@ -33,6 +33,7 @@ import psycopg_pool
 
 from energy_server.errors import from_database_error
 from energy_server.settings import Settings, duration_text
+from energy_server.storage.migrate import citus_installed
 from energy_server.storage.pools import RenewablePool
 from energy_server.storage.sql import partitions as sql
 
@@ -364,7 +365,8 @@ class Maintenance:
     ) -> MaintenanceReport:
         horizons = Horizons()
         await horizons.refresh(connection)
-        dropped = await self._drop_behind_horizons(connection, horizons, now, tell)
+        concurrently = not await citus_installed(connection)
+        dropped = await self._drop_behind_horizons(connection, horizons, now, tell, concurrently)
         moved = await self._move_horizons(connection, horizons, now, tell)
         created = await self._create_ahead(connection, now, tell)
         return MaintenanceReport(
@@ -434,6 +436,7 @@ class Maintenance:
         horizons: Horizons,
         now: datetime,
         tell: Callable[[str], None],
+        concurrently: bool,
     ) -> list[str]:
         dropped = []
         for tier in Tier:
@@ -452,7 +455,9 @@ class Maintenance:
                         continue
                     if now - moved_at < self._drop_delay:
                         continue  # servers may not have read the new horizon yet
-                    await connection.execute(sql.detach_partition(table, partition.name))
+                    await connection.execute(
+                        sql.detach_partition(table, partition.name, concurrently=concurrently)
+                    )
                     await connection.execute(sql.drop_detached_partition(partition.name))
                     dropped.append(partition.name)
                     tell(f"dropped partition {partition.name} (before the {tier.value} horizon)")

@@ -135,6 +135,19 @@ class ReadingRepository(_PooledRepository):
         super().__init__(pool, database_reachable)
         self._partitions = PartitionGuard(layout or PartitionLayout.from_settings(Settings()))
 
+    async def claim_fleet_shards(self, count: int) -> int:
+        """The first of `count` consecutive fleet-rollup shards for this process.
+
+        Numbers come from a database sequence, so processes of any number of
+        replicas on one database get disjoint ranges (until 32,768 / `count`
+        processes have started while the first one still runs)."""
+        async with self._transaction() as connection:
+            cursor = await connection.execute(sql.CLAIM_WRITER_NUMBER)
+            row = await cursor.fetchone()
+            await connection.commit()
+        assert row is not None
+        return int(row[0]) % (sql.FLEET_SHARDS // count) * count
+
     async def store_readings(self, readings: Sequence[ValidReading], shard: int = 0) -> list[Outcome]:
         """Store a batch in one transaction; the outcome of each reading, in order.
 

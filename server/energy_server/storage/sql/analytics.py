@@ -249,10 +249,12 @@ _VEHICLE_FIELDS: Final = ("soc", "kwh_delivered_dc", "battery_temp")
 METER: Final = _table_group("meter", "meter_id", _METER_FIELDS)
 VEHICLE: Final = _table_group("vehicle", "vehicle_id", _VEHICLE_FIELDS)
 
+# now() sits in VALUES, not in DO UPDATE SET: Citus refuses functions that
+# are not IMMUTABLE there, and evaluates those of VALUES on the coordinator.
 UPSERT_VEHICLE_LINK: Final = """
-INSERT INTO vehicle_meter_map AS m (vehicle_id, meter_id)
-VALUES (%(vehicle_id)s, %(meter_id)s)
-ON CONFLICT (vehicle_id) DO UPDATE SET meter_id = EXCLUDED.meter_id, updated_at = now()
+INSERT INTO vehicle_meter_map AS m (vehicle_id, meter_id, updated_at)
+VALUES (%(vehicle_id)s, %(meter_id)s, now())
+ON CONFLICT (vehicle_id) DO UPDATE SET meter_id = EXCLUDED.meter_id, updated_at = EXCLUDED.updated_at
 RETURNING vehicle_id, meter_id, updated_at
 """
 

@@ -6,6 +6,7 @@ __all__ = [
     "CREATE_SCHEMA_MIGRATIONS",
     "INSERT_SCHEMA_MIGRATION",
     "LOCK_MIGRATIONS",
+    "SELECT_CITUS_INSTALLED",
     "SELECT_LEDGER_EXISTS",
     "SELECT_SCHEMA_MIGRATIONS",
     "UNLOCK_MIGRATIONS",
@@ -35,3 +36,6 @@ VALUES (%(version)s, %(name)s, %(checksum)s)
 
 # Whether the ledger exists: an empty database has none yet, and reading it would fail.
 SELECT_LEDGER_EXISTS: Final = "SELECT to_regclass('schema_migrations') IS NOT NULL"
+
+# Whether this is a Citus coordinator: then `migrate` distributes the schema.
+SELECT_CITUS_INSTALLED: Final = "SELECT EXISTS (SELECT FROM pg_extension WHERE extname = 'citus')"

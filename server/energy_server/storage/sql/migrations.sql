@@ -25,3 +25,6 @@ VALUES (%(version)s, %(name)s, %(checksum)s);
 
 -- name: SELECT_LEDGER_EXISTS
 SELECT to_regclass('schema_migrations') IS NOT NULL;
+
+-- name: SELECT_CITUS_INSTALLED
+SELECT EXISTS (SELECT FROM pg_extension WHERE extname = 'citus');

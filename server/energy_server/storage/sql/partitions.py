@@ -35,8 +35,9 @@ PARTITION_DDL_LOCK_KEY: Final = 7_318_530_412_003
 TRY_LOCK_MAINTENANCE: Final = "SELECT pg_try_advisory_lock(%(key)s)"
 UNLOCK_MAINTENANCE: Final = "SELECT pg_advisory_unlock(%(key)s)"
 # Held to the end of the transaction that creates partitions: creators (the
-# maintenance task, and ingest for a late reading) see each other's work.
-LOCK_PARTITION_DDL: Final = "SELECT pg_advisory_xact_lock(%(key)s)"
+# maintenance task, and ingest for a late reading) see each other's work. On
+# Citus it also holds ingest for that moment (migration 0006 says why).
+LOCK_PARTITION_DDL: Final = "SELECT energy_lock_for_partition_ddl(%(key)s)"
 
 # Every partition of `%(parent)s`: name, bounds, and whether an interrupted
 # DETACH ... CONCURRENTLY left it pending.
@@ -57,18 +58,25 @@ CREATE_PARTITION: Final = "SELECT energy_create_partition(%(parent)s::regclass, 
 SELECT_HORIZONS: Final = "SELECT tier, kept_since, moved_at FROM retention_horizons"
 
 # A horizon only moves forward.
+# now() in VALUES, as in UPSERT_VEHICLE_LINK: a reference table on Citus.
 UPSERT_HORIZON: Final = """
-INSERT INTO retention_horizons AS h (tier, kept_since) VALUES (%(tier)s, %(kept_since)s)
-ON CONFLICT (tier) DO UPDATE SET kept_since = EXCLUDED.kept_since, moved_at = now()
+INSERT INTO retention_horizons AS h (tier, kept_since, moved_at) VALUES (%(tier)s, %(kept_since)s, now())
+ON CONFLICT (tier) DO UPDATE SET kept_since = EXCLUDED.kept_since, moved_at = EXCLUDED.moved_at
 WHERE h.kept_since < EXCLUDED.kept_since
 """
 
 
-def detach_partition(parent: str, partition: str) -> sql.Composed:
-    """Detach without blocking ingest or reads (outside any transaction block)."""
-    return sql.SQL("ALTER TABLE {} DETACH PARTITION {} CONCURRENTLY").format(
-        sql.Identifier(parent), sql.Identifier(partition)
+def detach_partition(parent: str, partition: str, *, concurrently: bool = True) -> sql.Composed:
+    """Detach without blocking ingest or reads (outside any transaction block).
+
+    Citus does not support CONCURRENTLY; there the detach takes its brief
+    ACCESS EXCLUSIVE lock on the parent."""
+    text = (
+        "ALTER TABLE {} DETACH PARTITION {} CONCURRENTLY"
+        if concurrently
+        else "ALTER TABLE {} DETACH PARTITION {}"
     )
+    return sql.SQL(text).format(sql.Identifier(parent), sql.Identifier(partition))
 
 
 def finalize_detach(parent: str, partition: str) -> sql.Composed:

@@ -9,7 +9,7 @@ SELECT pg_try_advisory_lock(%(key)s);
 SELECT pg_advisory_unlock(%(key)s);
 
 -- name: LOCK_PARTITION_DDL
-SELECT pg_advisory_xact_lock(%(key)s);
+SELECT energy_lock_for_partition_ddl(%(key)s);
 
 -- name: SELECT_PARTITIONS
 SELECT c.relname,
@@ -29,8 +29,8 @@ SELECT energy_create_partition(%(parent)s::regclass, %(lower)s, %(upper)s);
 SELECT tier, kept_since, moved_at FROM retention_horizons;
 
 -- name: UPSERT_HORIZON
-INSERT INTO retention_horizons AS h (tier, kept_since) VALUES (%(tier)s, %(kept_since)s)
-ON CONFLICT (tier) DO UPDATE SET kept_since = EXCLUDED.kept_since, moved_at = now()
+INSERT INTO retention_horizons AS h (tier, kept_since, moved_at) VALUES (%(tier)s, %(kept_since)s, now())
+ON CONFLICT (tier) DO UPDATE SET kept_since = EXCLUDED.kept_since, moved_at = EXCLUDED.moved_at
 WHERE h.kept_since < EXCLUDED.kept_since;
 
 -- name: detach_partition(meter_readings, meter_readings_20260101)

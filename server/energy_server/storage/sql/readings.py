@@ -5,9 +5,15 @@ of it. The batch arrives as typed arrays in binary (one per column, with each
 reading's position in the batch) and `unnest` turns it into rows:
 
 1. `batch`: the rows, timestamps turned from Unix microseconds into timestamptz.
-2. `inserted`: append to history in key order; `ON CONFLICT DO NOTHING`
+2. `previous`: the current rows those devices had when the statement began.
+   The ids come as the array parameter, not from `batch`, so that Citus
+   reads only the shards of the batch's devices. It comes before the
+   writes and is MATERIALIZED so that Citus, which runs
+   each CTE as a step of its own in the order written, reads it before
+   `upserted` changes those rows (one PostgreSQL reads every CTE in the
+   statement's one snapshot, whatever the order).
+3. `inserted`: append to history in key order; `ON CONFLICT DO NOTHING`
    absorbs duplicates, and RETURNING names the rows that were really new.
-3. `previous`: the current rows those devices had when the statement began.
 4. `upserted`: the newest inserted row per device (collapsed with DISTINCT ON)
    replaces current only when strictly newer; rows go in device order so
    that concurrent batches lock current rows in one order and cannot deadlock.
@@ -38,6 +44,8 @@ from energy_server.storage.sql import (
 )
 
 __all__ = [
+    "CLAIM_WRITER_NUMBER",
+    "FLEET_SHARDS",
     "METER_FIELDS",
     "OUTCOME_DUPLICATE",
     "OUTCOME_STALE",
@@ -55,11 +63,6 @@ OUTCOME_STALE: Final = 2
 # The tail both statements share; identifiers are filled in through psycopg.sql.
 _JUDGE: Final = sql.SQL(
     """
-previous AS (
-    SELECT c.{device}, c.ts
-    FROM {current} AS c
-    WHERE c.{device} IN (SELECT {device} FROM inserted)
-),
 joined AS (
     SELECT b.position, b.{device}, b.ts, i.{device} IS NOT NULL AS is_new
     FROM batch AS b
@@ -191,6 +194,11 @@ WITH batch AS (
            {batch_fields}
     FROM {rows_from}
 ),
+previous AS MATERIALIZED (
+    SELECT c.{device_id}, c.ts
+    FROM {current} AS c
+    WHERE c.{device_id} = ANY(%(device_ids)b::text[])
+),
 inserted AS (
     INSERT INTO {history} ({columns})
     SELECT {columns} FROM batch ORDER BY {device_id}, ts
@@ -218,7 +226,7 @@ upserted AS (
             sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c)) for c in ("ts", *fields)
         ),
         rolled_up=rolled_up,
-    ) + _JUDGE.format(device=device_id, current=sql.Identifier(f"{kind}_current"))
+    ) + _JUDGE.format(device=device_id)
 
 
 METER_FIELDS: Final = ("kwh_consumed_ac", "voltage")
@@ -227,6 +235,10 @@ STORE_METER_BATCH: Final = rendered(store_batch("meter", "meter_id", METER_FIELD
 STORE_VEHICLE_BATCH: Final = rendered(store_batch("vehicle", "vehicle_id", VEHICLE_FIELDS))
 
 PING: Final = "SELECT 1"
+
+# Fleet rollup rows are keyed by an int2 shard: 0-32767.
+FLEET_SHARDS: Final = 32_768
+CLAIM_WRITER_NUMBER: Final = "SELECT nextval('fleet_writer_numbers')"
 
 # Rebuild a kind's rollups from history (the `backfill` command). History is
 # locked against writes for the duration, so no ingest lands between the

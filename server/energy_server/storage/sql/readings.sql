@@ -8,6 +8,11 @@ WITH batch AS (
            b."kwh_consumed_ac", b."voltage"
     FROM unnest(%(positions)b::int4[], %(device_ids)b::text[], %(ts_us)b::int8[], %(kwh_consumed_ac)b::float8[], %(voltage)b::float8[]) AS b ("position", "meter_id", "ts_us", "kwh_consumed_ac", "voltage")
 ),
+previous AS MATERIALIZED (
+    SELECT c."meter_id", c.ts
+    FROM "meter_current" AS c
+    WHERE c."meter_id" = ANY(%(device_ids)b::text[])
+),
 inserted AS (
     INSERT INTO "meter_readings" ("meter_id", "ts", "kwh_consumed_ac", "voltage")
     SELECT "meter_id", "ts", "kwh_consumed_ac", "voltage" FROM batch ORDER BY "meter_id", ts
@@ -57,11 +62,6 @@ fleet_rolled_up AS (
         first_ts = least(h.first_ts, EXCLUDED.first_ts),
         last_ts = greatest(h.last_ts, EXCLUDED.last_ts)
 ),
-previous AS (
-    SELECT c."meter_id", c.ts
-    FROM "meter_current" AS c
-    WHERE c."meter_id" IN (SELECT "meter_id" FROM inserted)
-),
 joined AS (
     SELECT b.position, b."meter_id", b.ts, i."meter_id" IS NOT NULL AS is_new
     FROM batch AS b
@@ -87,6 +87,11 @@ WITH batch AS (
     SELECT b.position, b."vehicle_id", timestamptz 'epoch' + b.ts_us * interval '1 microsecond' AS ts,
            b."soc", b."kwh_delivered_dc", b."battery_temp"
     FROM unnest(%(positions)b::int4[], %(device_ids)b::text[], %(ts_us)b::int8[], %(soc)b::float8[], %(kwh_delivered_dc)b::float8[], %(battery_temp)b::float8[]) AS b ("position", "vehicle_id", "ts_us", "soc", "kwh_delivered_dc", "battery_temp")
+),
+previous AS MATERIALIZED (
+    SELECT c."vehicle_id", c.ts
+    FROM "vehicle_current" AS c
+    WHERE c."vehicle_id" = ANY(%(device_ids)b::text[])
 ),
 inserted AS (
     INSERT INTO "vehicle_readings" ("vehicle_id", "ts", "soc", "kwh_delivered_dc", "battery_temp")
@@ -143,11 +148,6 @@ fleet_rolled_up AS (
         first_ts = least(h.first_ts, EXCLUDED.first_ts),
         last_ts = greatest(h.last_ts, EXCLUDED.last_ts)
 ),
-previous AS (
-    SELECT c."vehicle_id", c.ts
-    FROM "vehicle_current" AS c
-    WHERE c."vehicle_id" IN (SELECT "vehicle_id" FROM inserted)
-),
 joined AS (
     SELECT b.position, b."vehicle_id", b.ts, i."vehicle_id" IS NOT NULL AS is_new
     FROM batch AS b
@@ -170,6 +170,9 @@ WHERE f.ts < p.ts OR f.ts < f.newest_before OR u."vehicle_id" IS NULL;
 
 -- name: PING
 SELECT 1;
+
+-- name: CLAIM_WRITER_NUMBER
+SELECT nextval('fleet_writer_numbers');
 
 -- name: LOCK_METER_HISTORY
 LOCK TABLE meter_readings IN SHARE MODE;
