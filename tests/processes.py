@@ -12,6 +12,12 @@ from collections.abc import Mapping
 from pathlib import Path
 
 SERVING_LINE = re.compile(rb"serving energy.v1 on \S+:(\d+)")
+_FLEET_SHARDS_LINE = re.compile(r"fleet-rollup shards (\d+)-(\d+)")
+
+
+def claimed_fleet_shards(log: list[str]) -> list[set[int]]:
+    """The fleet-rollup shards each server process of `log` said it took."""
+    return [set(range(int(low), int(high) + 1)) for low, high in _FLEET_SHARDS_LINE.findall("".join(log))]
 
 
 def _free_port() -> int:

@@ -31,7 +31,7 @@ from energy_server.domain import Window
 from energy_server.settings import Settings, SettingsError
 from energy_server.storage import repository
 from energy_server.storage.embedded import EmbeddedPostgres
-from energy_server.storage.migrate import apply_migrations
+from energy_server.storage.migrate import apply_migrations, load_migrations
 from energy_server.storage.partitions import (
     TABLES,
     Maintenance,
@@ -155,7 +155,7 @@ def test_conversion_keeps_every_row_and_rollup(
 
     with caplog.at_level(logging.INFO, logger="energy_server"):
         applied = asyncio.run(apply_migrations(fresh_database, MIGRATIONS))
-    assert [m.version for m in applied] == [5]
+    assert [m.version for m in applied] == [m.version for m in load_migrations(MIGRATIONS) if m.version >= 5]
     assert _contents(fresh_database) == before
     # Progress of the copy reached the log.
     assert any("meter_readings: 8412 rows copied" in r.getMessage() for r in caplog.records)

@@ -10,18 +10,16 @@ from __future__ import annotations
 import asyncio
 import math
 import random
-import re
 from datetime import timedelta
 
 from energy.client import EnergyClient
 from energy.v1 import reading_pb2
-from tests.processes import ServerProcess
+from tests.processes import ServerProcess, claimed_fleet_shards
 from tests.support import BASE_TIME, fetch, meter, vehicle
 
 DEVICES = 24  # of each kind
 READINGS_PER_DEVICE = 30
 PER_CALL = 4
-SHARDS_LINE = re.compile(r"fleet-rollup shards (\d+)-(\d+)")
 
 
 def _plan(seed: int) -> list[tuple[str, list[int]]]:
@@ -95,21 +93,18 @@ async def test_replicas_behind_round_robin_answer_as_one_server(database_url: st
         for (device, minutes), outcomes in zip(plans, answered, strict=True):
             assert outcomes == _expected(minutes), device
     finally:
-        logs = ["".join(replica.log) for replica in replicas]
+        logs = [list(replica.log) for replica in replicas]
         for replica in replicas:
             await replica.stop()
 
     # Each process claimed fleet shards of its own: three processes, disjoint ranges.
-    ranges = [(int(a), int(b)) for log in logs for a, b in SHARDS_LINE.findall(log)]
-    assert len(ranges) == 3, logs
-    claimed = [shard for low, high in ranges for shard in range(low, high + 1)]
+    by_process = [claimed_fleet_shards(log) for log in logs]
+    assert [len(claimed) for claimed in by_process] == [2, 1], logs
+    claimed = [shard for shards in by_process for process in shards for shard in process]
     assert len(claimed) == len(set(claimed))
     # The calls really went to both replicas: fleet rows from shards of each.
     used = {row[0] for row in await fetch(database_url, "SELECT DISTINCT shard FROM meter_fleet_minutely")}
-    by_replica = [
-        {s for low, high in SHARDS_LINE.findall(log) for s in range(int(low), int(high) + 1)} for log in logs
-    ]
-    assert all(used & shards for shards in by_replica), (used, by_replica)
+    assert all(used & set().union(*shards) for shards in by_process), (used, by_process)
     assert used <= set(claimed)
 
     # current = newest per device; rollups == raw.

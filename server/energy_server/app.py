@@ -34,6 +34,7 @@ from energy_server.call_boundary import CallBoundary
 from energy_server.errors import DatabaseUnavailable, DomainError
 from energy_server.group_commit import GroupCommitter
 from energy_server.health import DatabaseHealth, HealthServicer
+from energy_server.limits import raise_open_files_limit
 from energy_server.metrics import MetricsExporter, MetricsSnapshot, ServerMetrics, pool_snapshot
 from energy_server.reflection import REFLECTION_SERVICES, add_reflection_to_server
 from energy_server.servicers.analytics import AnalyticsServicer
@@ -335,6 +336,7 @@ async def serve(
     settings: Settings, database_url: str, on_serving: Callable[[int], None] = lambda port: None
 ) -> None:
     """Run until SIGTERM or SIGINT, then drain and stop; `on_serving` hears the bound port."""
+    raise_open_files_limit(settings)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

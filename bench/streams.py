@@ -1,0 +1,168 @@
+"""Open streams: how many charger streams one server process holds, and what each costs.
+
+Firmware keeps one stream per charger open for hours and sends a reading
+every few seconds. Against one server process (as `make run` starts it, on
+a fresh embedded PostgreSQL or DATABASE_URL), client processes open
+`--streams` bidirectional streams over `--connections` connections (loopback;
+starts spread over one interval), each sending one reading every
+`--interval` seconds; once all are open, for `--duration` seconds:
+
+- server RSS per open stream: (RSS with the streams open - RSS before) / streams;
+- ack latency p50 / p99 (write to ack), errors (none allowed);
+- server CPU (cores used over the window).
+
+Then, unless --no-ceiling, the same at growing counts while ack p99 stays
+within 1 s and no stream fails: the most one process holds.
+Prints the figures and writes bench/results/streams-latest.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from energy_server.settings import Settings
+from energy_server.storage.migrate import apply_migrations
+from harness import Server, cpu_seconds, database, running_server
+
+HERE = Path(__file__).resolve().parent
+CLIENTS = 2  # client processes: one Python process would be the bottleneck before the server
+STREAMS_PER_CONNECTION = 10
+TARGET_P99_MS = 100.0
+TARGET_KIB_PER_STREAM = 64.0
+
+
+def _rss_kib(server: Server) -> int:
+    return sum(int(p.memory_info().rss) for p in [psutil.Process(server.pid)]) // 1024
+
+
+def measure(server: Server, streams: int, interval: float, duration: float) -> dict[str, Any]:
+    connections = max(1, streams // STREAMS_PER_CONNECTION)
+    rss_before = _rss_kib(server)
+    clients = []
+    for c in range(CLIENTS):
+        share = streams // CLIENTS + (1 if c < streams % CLIENTS else 0)
+        clients.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    str(HERE / "streams_client.py"),
+                    "--target",
+                    f"127.0.0.1:{server.port}",
+                    "--streams",
+                    str(share),
+                    "--first",
+                    str(c * streams),
+                    "--connections",
+                    str(max(1, connections // CLIENTS)),
+                    "--interval",
+                    str(interval),
+                    "--duration",
+                    str(duration),
+                ],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
+    opened_at = time.monotonic()
+    for client in clients:
+        assert client.stderr is not None
+        line = client.stderr.readline()
+        if line.strip() != "open":
+            raise SystemExit(f"open streams: a client failed: {line}{client.stderr.read()}")
+    ramp_s = time.monotonic() - opened_at
+    rss_open = _rss_kib(server)
+    cpu_before, started = cpu_seconds(server.pid), time.monotonic()
+    results = []
+    for client in clients:
+        out, err = client.communicate(timeout=duration + 120)
+        if client.returncode != 0:
+            raise SystemExit(f"open streams: a client failed: {err}")
+        results.append(json.loads(out))
+    cores = (cpu_seconds(server.pid) - cpu_before) / (time.monotonic() - started)
+    latencies = sorted(ms * 1000 for r in results for ms in r["latencies"])
+    errors: dict[str, int] = {}
+    for r in results:
+        for code, count in r["errors"].items():
+            errors[code] = errors.get(code, 0) + count
+    q = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [float("nan")] * 99
+    return {
+        "streams": streams,
+        "connections": connections,
+        "interval_s": interval,
+        "duration_s": duration,
+        "ramp_s": ramp_s,
+        "acks": len(latencies),
+        "ack_p50_ms": q[49],
+        "ack_p99_ms": q[98],
+        "errors": errors,
+        "rss_before_mib": rss_before / 1024,
+        "rss_open_mib": rss_open / 1024,
+        "kib_per_stream": (rss_open - rss_before) / streams,
+        "server_cores": cores,
+    }
+
+
+def _print(row: dict[str, Any]) -> None:
+    print(
+        f"  {row['streams']:>6,} streams / {row['connections']:,} connections:"
+        f" opened in {row['ramp_s']:.1f} s,"
+        f" ack p50 {row['ack_p50_ms']:.1f} ms p99 {row['ack_p99_ms']:.1f} ms ({row['acks']:,} acks),"
+        f" RSS {row['rss_before_mib']:.0f} -> {row['rss_open_mib']:.0f} MiB"
+        f" = {row['kib_per_stream']:.1f} KiB/stream,"
+        f" server {row['server_cores']:.2f} cores, errors {row['errors'] or 'none'}",
+        flush=True,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--streams", type=int, default=10_000)
+    parser.add_argument("--interval", type=float, default=10.0, help="seconds between a stream's readings")
+    parser.add_argument("--duration", type=float, default=60.0, help="seconds measured once all are open")
+    parser.add_argument("--no-ceiling", action="store_true", help="skip the search for the most streams")
+    parser.add_argument("--quick", action="store_true", help="a seconds-long smoke run")
+    args = parser.parse_args()
+    if args.quick:
+        args.streams, args.interval, args.duration, args.no_ceiling = 200, 1.0, 3.0, True
+    settings = Settings.from_env()
+    rows = []
+    with database(settings, "energy-bench-streams-") as url:
+        asyncio.run(apply_migrations(url, settings.migrations_dir))
+        with running_server(url, {"ENERGY_METRICS_PORT": "off"}) as server:
+            print(f"open streams, one server process, a reading every {args.interval:g} s each:", flush=True)
+            rows.append(measure(server, args.streams, args.interval, args.duration))
+            _print(rows[-1])
+            if not args.no_ceiling:
+                streams = args.streams
+                while rows[-1]["ack_p99_ms"] <= 1000 and not rows[-1]["errors"]:
+                    streams = int(streams * 1.5)
+                    rows.append(measure(server, streams, args.interval, args.duration / 2))
+                    _print(rows[-1])
+    held = [r for r in rows if r["ack_p99_ms"] <= 1000 and not r["errors"]]
+    report = {
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "conditions": "loopback; server, PostgreSQL and client processes share the machine's cores",
+        "targets": {"ack_p99_ms": TARGET_P99_MS, "kib_per_stream": TARGET_KIB_PER_STREAM},
+        "first": rows[0],
+        "ceiling": rows[1:],
+        "most_streams_with_p99_within_1s": max((r["streams"] for r in held), default=0),
+    }
+    out = HERE / "results" / ("streams-quick.json" if args.quick else "streams-latest.json")
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"written to {out}")
+
+
+if __name__ == "__main__":
+    main()
