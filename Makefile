@@ -148,9 +148,10 @@ check-gen: gen ## fail when the committed generated code is not what `make gen` 
 ghz: $(STAMP) $(TOOLS)/ghz ## run the ghz profiles (bench/ghz) against a running server at ENERGY_TARGET
 	$(PY) bench/ghz/run.py --target $(ENERGY_TARGET) --duration $(GHZ_DURATION) --source $(GHZ_SOURCE)
 
-bench: $(STAMP) ## anchors L/S/T, the service per shape, a sweep, reads at 1 and 7 days of history, expiry
+bench: $(STAMP) ## anchors L/S/T, the service per shape, a sweep, reads at 1 and 7 days of history, expiry, 10,000 open streams
 	$(PY) bench/ingest.py
 	$(PY) bench/analytics.py --days $(BENCH_DAYS)
+	$(PY) bench/streams.py
 	$(PY) bench/report.py
 
 bench-citus: $(STAMP) ## ingest (a), (b) and reads on a Citus cluster beside one PostgreSQL 15, same run (as root)
@@ -159,6 +160,7 @@ bench-citus: $(STAMP) ## ingest (a), (b) and reads on a Citus cluster beside one
 bench-quick: $(STAMP) ## a seconds-long smoke run of the benchmarks (tiny sizes)
 	$(PY) bench/ingest.py --quick
 	$(PY) bench/analytics.py --quick
+	$(PY) bench/streams.py --quick
 	$(PY) bench/report.py --quick
 	$(PY) bench/tls.py --quick
 	$(PY) bench/profile.py --quick

@@ -91,12 +91,16 @@ async def measure(port: int, devices: int, end: datetime, calls: int) -> list[di
 
 
 async def _measure_window(
-    port: int, devices: int, window: analytics_pb2.TimeWindow, calls: int
+    port: int, devices: int, window: analytics_pb2.TimeWindow, calls: int, *, parity: bool = False
 ) -> list[dict[str, Any]]:
+    """`parity`: the devices bench/load.py writes, meters odd-numbered and vehicles even."""
     pick = random.Random(7)
 
     def device(prefix: str) -> str:
-        return f"{prefix}-{pick.randrange(devices):05d}"
+        number = pick.randrange(devices)
+        if parity:
+            number = number | 1 if prefix == "M" else number & ~1
+        return f"{prefix}-{number:05d}"
 
     results = []
     async with aio.insecure_channel(f"127.0.0.1:{port}") as channel:

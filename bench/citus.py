@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -34,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+import psycopg
 from analytics import _measure_window
 from load import START as LOAD_START
 
@@ -63,10 +65,17 @@ def _as_postgres(command: str) -> None:
 
 
 def _node_cpu_seconds(data_dir: Path) -> float:
-    """CPU seconds so far of one PostgreSQL server: its postmaster and live backends."""
+    """CPU seconds so far of one PostgreSQL server: its postmaster, its live
+    backends, and those that have exited (Citus opens and closes connections
+    to the workers as it goes)."""
     postmaster = psutil.Process(int((data_dir / "postmaster.pid").read_text().split()[0]))
-    processes = [postmaster, *postmaster.children(recursive=True)]
-    return sum(float(p.cpu_times().user + p.cpu_times().system) for p in processes)
+    own = postmaster.cpu_times()
+    total = float(own.user + own.system + own.children_user + own.children_system)
+    for backend in postmaster.children():
+        with contextlib.suppress(psutil.NoSuchProcess):
+            times = backend.cpu_times()
+            total += float(times.user + times.system)
+    return total
 
 
 @contextmanager
@@ -101,6 +110,17 @@ def citus_cluster(folder: Path) -> Iterator[tuple[str, list[Path]]]:
         subprocess.run([str(scripts / "cluster.sh"), "stop", str(cluster)], check=False)
 
 
+async def _link_vehicles(url: str, devices: int) -> None:
+    """Each vehicle load.py wrote (V-even) to the meter numbered after it (M-odd)."""
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as connection:
+        await connection.execute(
+            "INSERT INTO vehicle_meter_map (vehicle_id, meter_id)"
+            " SELECT format('V-%%s', lpad(n::text, 5, '0')), format('M-%%s', lpad((n + 1)::text, 5, '0'))"
+            " FROM generate_series(0, %(devices)s - 1, 2) AS n ON CONFLICT DO NOTHING",
+            {"devices": devices},
+        )
+
+
 def _measure_backend(
     label: str, url: str, nodes: list[Path], duration: float, runs: int, calls: int, devices: int
 ) -> dict[str, Any]:
@@ -131,7 +151,8 @@ def _measure_backend(
         window = analytics_pb2.TimeWindow()
         window.start_time.FromDatetime(LOAD_START)
         window.end_time.FromDatetime(LOAD_START + timedelta(days=1))
-        reads = asyncio.run(_measure_window(server.port, devices, window, calls))
+        asyncio.run(_link_vehicles(url, devices))
+        reads = asyncio.run(_measure_window(server.port, devices, window, calls, parity=True))
     return {"backend": label, "shapes": shapes, "reads": reads}
 
 

@@ -213,12 +213,22 @@ def measure_anchors(
             measure("unnest", url, make_readings(count, 10_000, offsets.take()), 500, settings.writers)
         )
 
+    def history_copy() -> float:
+        return asyncio.run(
+            measure("history-copy", url, make_readings(count, 10_000, offsets.take()), 500, settings.writers)
+        )
+
     def original() -> float:
         return asyncio.run(measure_original(url, duration, offsets.take()))
 
     anchors = {
         "L": _median(f"L: direct SQL, batches of 500, {settings.writers} writers", limit, runs),
         "S": _median("S: original path, 1 transaction/reading, 64 concurrent, pool 20", original, runs),
+        "C": _median(
+            f"C: binary COPY into history alone, batches of 500, {settings.writers} writers",
+            history_copy,
+            runs,
+        ),
     }
     with noop_server() as port:
         for key, scenario in (("T stream", SCENARIOS[1]), ("T unary", SCENARIOS[2])):
@@ -227,7 +237,7 @@ def measure_anchors(
     return anchors
 
 
-def _chart(sweep: list[dict[str, Any]], limit: float, path: Path) -> None:
+def _chart(sweep: list[dict[str, Any]], anchors: dict[str, Any], path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -237,7 +247,13 @@ def _chart(sweep: list[dict[str, Any]], limit: float, path: Path) -> None:
     rates = [row["readings_per_s"] for row in sweep]
     figure, axes = plt.subplots(figsize=(7, 4.2), dpi=110)
     axes.plot(sizes, rates, marker="o", label="service, 8 streams x 12 messages in flight")
-    axes.axhline(limit, linestyle="--", color="grey", label="L: direct SQL, batches of 500")
+    for key, style, label in (
+        ("C", ":", "C: binary COPY into history alone"),
+        ("L", "--", "L: direct SQL, batches of 500"),
+        ("T stream", "-.", "T: no-op server, 1 reading/message"),
+    ):
+        if key in anchors:
+            axes.axhline(anchors[key]["readings_per_s"], linestyle=style, color="grey", label=label)
     axes.set_xscale("log")
     axes.set_xlabel("readings per message")
     axes.set_ylabel("readings/s acknowledged (median)")
@@ -299,6 +315,7 @@ def main() -> None:
     service = {row["key"]: row["readings_per_s"] for row in rows}
     ratios = {
         "(a)/L": _ratio(service["a"], anchors["L"]["readings_per_s"]),
+        "(a)/C": _ratio(service["a"], anchors["C"]["readings_per_s"]),
         "(b)/T stream": _ratio(service["b"], anchors["T stream"]["readings_per_s"]),
         "(c)/T unary": _ratio(service["c"], anchors["T unary"]["readings_per_s"]),
         f"(b{PROCESSES})/T stream": _ratio(service[f"b{PROCESSES}"], anchors["T stream"]["readings_per_s"]),
@@ -312,7 +329,7 @@ def main() -> None:
     name = "ingest-quick" if args.quick else "ingest-latest"
     sweep = [row for row in rows if row["key"].startswith("sweep")]
     chart = RESULTS / f"{name.replace('latest', 'sweep')}.png"
-    _chart(sweep, anchors["L"]["readings_per_s"], chart)
+    _chart(sweep, anchors, chart)
     report = {
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": {

@@ -11,6 +11,9 @@ absorbed, conditional current upsert, per-reading outcomes):
   reading the staging table instead of unnest.
 * no-rollups: the service's path without its hourly-rollup upsert, to show
   what keeping the rollups costs ingest.
+* history-copy: binary COPY of the same readings into the history tables
+  alone (no duplicate check, no current, no rollups): what PostgreSQL's
+  fastest path costs, the anchor C of `make bench`.
 
 Usage: python bench/write_paths.py [--readings N] [--batch 500] [--writers 2]
 """
@@ -20,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -30,12 +34,14 @@ import energy_server  # noqa: F401  (switches off gRPC fork handlers first)
 from energy_server.domain import MeterValues, ValidReading, VehicleValues
 from energy_server.settings import Settings
 from energy_server.storage.migrate import apply_migrations
+from energy_server.storage.partitions import PartitionGuard, PartitionLayout
 from energy_server.storage.repository import ReadingRepository, _meter_columns, _vehicle_columns
 from energy_server.storage.sql import readings as production
 from energy_server.storage.sql import rendered
 from harness import database
 
 EPOCH_2026_US = 1_767_225_600 * 1_000_000
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def make_readings(count: int, devices: int, offset: int) -> list[ValidReading]:
@@ -99,6 +105,36 @@ async def store_by_copy(pool: psycopg_pool.AsyncConnectionPool[Any], readings: l
         await (await connection.execute(FROM_STAGING_VEHICLE, {"shard": 0}, prepare=False)).fetchall()
 
 
+_COPY_HISTORY = {
+    "meter": "COPY meter_readings (meter_id, ts, kwh_consumed_ac, voltage) FROM STDIN (FORMAT BINARY)",
+    "vehicle": "COPY vehicle_readings (vehicle_id, ts, soc, kwh_delivered_dc, battery_temp)"
+    " FROM STDIN (FORMAT BINARY)",
+}
+
+
+async def copy_into_history(
+    pool: psycopg_pool.AsyncConnectionPool[Any], readings: list[ValidReading]
+) -> None:
+    """One transaction per batch, as the service's: binary COPY into history, nothing else."""
+    async with pool.connection() as connection:
+        cursor = connection.cursor()
+        async with cursor.copy(_COPY_HISTORY["meter"]) as copy:
+            copy.set_types(["text", "timestamptz", "float8", "float8"])
+            for r in readings:
+                if isinstance(r, MeterValues):
+                    await copy.write_row((r.meter_id, _datetime(r.ts_us), r.kwh_consumed_ac, r.voltage))
+        async with cursor.copy(_COPY_HISTORY["vehicle"]) as copy:
+            copy.set_types(["text", "timestamptz", "float8", "float8", "float8"])
+            for r in readings:
+                if isinstance(r, VehicleValues):
+                    row = (r.vehicle_id, _datetime(r.ts_us), r.soc, r.kwh_delivered_dc, r.battery_temp)
+                    await copy.write_row(row)
+
+
+def _datetime(ts_us: int) -> datetime:
+    return EPOCH + timedelta(microseconds=ts_us)
+
+
 async def store_without_rollups(
     pool: psycopg_pool.AsyncConnectionPool[Any], readings: list[ValidReading]
 ) -> None:
@@ -119,6 +155,11 @@ async def measure(name: str, url: str, readings: list[ValidReading], batch: int,
     async with psycopg_pool.AsyncConnectionPool(url, min_size=writers, max_size=writers, open=False) as pool:
         await pool.wait()
         repository = ReadingRepository(pool)
+        # The partitions first, outside the clock: COPY does not make them on demand.
+        async with pool.connection() as connection:
+            await PartitionGuard(PartitionLayout.from_settings(Settings())).prepare(
+                connection, [r.ts_us for r in readings]
+            )
         batches = [readings[i : i + batch] for i in range(0, len(readings), batch)]
         queue: asyncio.Queue[list[ValidReading]] = asyncio.Queue()
         for b in batches:
@@ -132,6 +173,8 @@ async def measure(name: str, url: str, readings: list[ValidReading], batch: int,
                     await repository.store_readings(chunk, shard)
                 elif name == "no-rollups":
                     await store_without_rollups(pool, chunk)
+                elif name == "history-copy":
+                    await copy_into_history(pool, chunk)
                 else:
                     await store_by_copy(pool, chunk)
 
@@ -150,7 +193,9 @@ async def main() -> None:
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--writers", type=int, default=2)
     parser.add_argument("--devices", type=int, default=10_000)
-    parser.add_argument("--paths", default="unnest,copy,no-rollups", help="which candidates, in order")
+    parser.add_argument(
+        "--paths", default="unnest,copy,no-rollups,history-copy", help="which candidates, in order"
+    )
     args = parser.parse_args()
     settings = Settings.from_env()
     with database(settings, "energy-paths-") as url:
