@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import math
 import random
 import statistics
@@ -42,7 +41,7 @@ from energy_server.settings import Settings
 from energy_server.storage.migrate import apply_migrations
 from energy_server.storage.sql import DATA_TABLES
 from energy_server.storage.sql import partitions as partitions_sql
-from harness import Server, database, running_server
+from harness import Server, database, running_server, write_report
 from ingest import SCENARIOS, Offsets, measure_service
 
 HERE = Path(__file__).resolve().parent
@@ -262,10 +261,7 @@ async def main() -> None:
         },
         "expire_one_day": expiry,
     }
-    out = HERE / "results" / ("analytics-quick.json" if args.quick else "analytics-latest.json")
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"written to {out}")
+    write_report("analytics", args.quick, report)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import os
 import shutil
 import subprocess
@@ -42,7 +41,7 @@ from load import START as LOAD_START
 from energy.v1 import analytics_pb2
 from energy_server.settings import Settings
 from energy_server.storage.migrate import apply_migrations
-from harness import free_port, running_server
+from harness import free_port, running_server, write_report
 from ingest import SCENARIOS, Offsets, measure_service
 
 HERE = Path(__file__).resolve().parent
@@ -198,10 +197,7 @@ def main() -> None:
         "conditions": f"{os.cpu_count()} cores shared by load, server and every PostgreSQL node; loopback",
         "results": results,
     }
-    out = HERE / "results" / ("citus-quick.json" if args.quick else "citus-latest.json")
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"written to {out}")
+    write_report("citus", args.quick, report)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -14,6 +15,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -72,6 +74,18 @@ def postgres_cpu_seconds() -> float:
             times = process.info["cpu_times"]
             total += times.user + times.system
     return total
+
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def write_report(name: str, quick: bool, report: dict[str, Any]) -> Path:
+    """bench/results/NAME-latest.json (NAME-quick.json for a smoke run)."""
+    out = RESULTS / f"{name}-{'quick' if quick else 'latest'}.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"written to {out}")
+    return out
 
 
 def free_port() -> int:

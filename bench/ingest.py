@@ -45,12 +45,11 @@ from load import START as LOAD_START
 
 from energy_server.settings import Settings
 from energy_server.storage.migrate import apply_migrations
-from harness import Server, cpu_seconds, database, postgres_cpu_seconds, running_server
+from harness import RESULTS, Server, cpu_seconds, database, postgres_cpu_seconds, running_server
 from original import measure_original
 from write_paths import make_readings, measure
 
 HERE = Path(__file__).resolve().parent
-RESULTS = HERE / "results"
 
 
 @dataclass(frozen=True)

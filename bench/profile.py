@@ -20,8 +20,8 @@ from pathlib import Path
 
 from energy_server.settings import Settings
 from energy_server.storage.migrate import apply_migrations
-from harness import database, running_server
-from ingest import RESULTS, SCENARIOS, Offsets, _load
+from harness import RESULTS, database, running_server
+from ingest import SCENARIOS, Offsets, _load
 
 
 def main() -> None:

@@ -11,7 +11,8 @@ import argparse
 import json
 from typing import Any
 
-from ingest import RATE_TARGETS, RATIO_TARGETS, RESULTS
+from harness import RESULTS
+from ingest import RATE_TARGETS, RATIO_TARGETS
 
 
 def _verdict(value: float, target: float, higher_is_better: bool = True) -> str:

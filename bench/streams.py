@@ -32,7 +32,7 @@ import psutil
 
 from energy_server.settings import Settings
 from energy_server.storage.migrate import apply_migrations
-from harness import Server, cpu_seconds, database, running_server
+from harness import Server, cpu_seconds, database, running_server, write_report
 
 HERE = Path(__file__).resolve().parent
 CLIENTS = 2  # client processes: one Python process would be the bottleneck before the server
@@ -158,10 +158,7 @@ def main() -> None:
         "ceiling": rows[1:],
         "most_streams_with_p99_within_1s": max((r["streams"] for r in held), default=0),
     }
-    out = HERE / "results" / ("streams-quick.json" if args.quick else "streams-latest.json")
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"written to {out}")
+    write_report("streams", args.quick, report)
 
 
 if __name__ == "__main__":

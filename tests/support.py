@@ -49,6 +49,17 @@ async def empty_tables(url: str) -> None:
             )
 
 
+def table_contents(url: str) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every data table, in a stable order."""
+    with psycopg.connect(url) as connection:
+        return {
+            table: connection.execute(
+                psycopg.sql.SQL("SELECT * FROM {} ORDER BY 1, 2").format(psycopg.sql.Identifier(table))
+            ).fetchall()
+            for table in DATA_TABLES
+        }
+
+
 def run_migrations(url: str) -> None:
     asyncio.run(apply_migrations(url, Settings().migrations_dir))
 

@@ -18,8 +18,8 @@ from energy_server.app import create_server
 from energy_server.settings import Settings
 from energy_server.storage import migrate
 from energy_server.storage.sql import migrations as ledger
-from tests.conftest import TABLES, settings_for_tests
-from tests.support import BASE_TIME, meter, send, timestamp, vehicle
+from tests.conftest import settings_for_tests
+from tests.support import BASE_TIME, meter, send, table_contents, timestamp, vehicle
 
 DEVICE_TABLES = {
     "meter_readings": "meter_id",
@@ -97,16 +97,6 @@ def single_node_schema(database_url: str) -> Iterator[str]:
         connection.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
 
 
-def _contents(url: str) -> dict[str, list[tuple[object, ...]]]:
-    with psycopg.connect(url) as connection:
-        return {
-            table: connection.execute(
-                sql.SQL("SELECT * FROM {} ORDER BY 1, 2").format(sql.Identifier(table))
-            ).fetchall()
-            for table in TABLES
-        }
-
-
 async def test_migrate_converts_a_single_node_database(single_node_schema: str) -> None:
     url = single_node_schema
     assert _placement(url, "energy_before_citus") == {}
@@ -128,7 +118,7 @@ async def test_migrate_converts_a_single_node_database(single_node_schema: str) 
             )
     finally:
         await running.stop(0)
-    before = _contents(url)
+    before = table_contents(url)
 
     await migrate.apply_migrations(url, Settings().migrations_dir)
 
@@ -136,7 +126,7 @@ async def test_migrate_converts_a_single_node_database(single_node_schema: str) 
     for table, column in DEVICE_TABLES.items():
         assert placed[table][:2] == ("distributed", column), table
     assert placed["vehicle_meter_map"][0] == "reference"
-    assert _contents(url) == before
+    assert table_contents(url) == before
     # And it goes on storing and answering, distributed.
     running = await create_server(settings_for_tests(), url)
     try:

@@ -44,7 +44,7 @@ from energy_server.storage.sql import partitions as partitions_sql
 from energy_server.storage.sql import readings as readings_sql
 from tests.conftest import TABLES as ALL_TABLES
 from tests.conftest import database_url_for, settings_for_tests
-from tests.support import BASE_TIME, bad_request, meter, send, timestamp, vehicle
+from tests.support import BASE_TIME, bad_request, meter, send, table_contents, timestamp, vehicle
 
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
@@ -95,17 +95,6 @@ def _rows(url: str, query: str, params: dict[str, Any] | None = None) -> list[tu
         return connection.execute(query.encode(), params).fetchall()
 
 
-def _contents(url: str) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of every table, in a stable order."""
-    with psycopg.connect(url) as connection:
-        return {
-            table: connection.execute(
-                sql.SQL("SELECT * FROM {} ORDER BY 1, 2").format(sql.Identifier(table))
-            ).fetchall()
-            for table in ALL_TABLES
-        }
-
-
 # -- conversion --------------------------------------------------------------------------------------
 
 _FILL_OLD_SCHEMA = [
@@ -150,13 +139,13 @@ def test_conversion_keeps_every_row_and_rollup(
             b" kwh_consumed_ac_min, kwh_consumed_ac_max, voltage_sum, voltage_min, voltage_max,"
             b" first_ts, last_ts FROM meter_fleet_minutely WHERE shard = 0"
         )
-    before = _contents(fresh_database)
+    before = table_contents(fresh_database)
     assert all(before[table] for table in ALL_TABLES), "every table has rows to convert"
 
     with caplog.at_level(logging.INFO, logger="energy_server"):
         applied = asyncio.run(apply_migrations(fresh_database, MIGRATIONS))
     assert [m.version for m in applied] == [m.version for m in load_migrations(MIGRATIONS) if m.version >= 5]
-    assert _contents(fresh_database) == before
+    assert table_contents(fresh_database) == before
     # Progress of the copy reached the log.
     assert any("meter_readings: 8412 rows copied" in r.getMessage() for r in caplog.records)
 

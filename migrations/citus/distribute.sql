@@ -23,37 +23,33 @@
 -- * `schema_migrations` stays on the coordinator: only `migrate` reads it.
 DO $$
 DECLARE
-    device_table record;
+    t record;
 BEGIN
     -- create_distributed_table in a transaction that has already written
     -- must use one connection per node, or it could not see those writes.
     SET LOCAL citus.multi_shard_modify_mode TO 'sequential';
-    FOR device_table IN
+    FOR t IN
         SELECT * FROM (VALUES
-            ('meter_readings', 'meter_id'), ('meter_current', 'meter_id'), ('meter_hourly', 'meter_id'),
-            ('vehicle_readings', 'vehicle_id'), ('vehicle_current', 'vehicle_id'),
-            ('vehicle_hourly', 'vehicle_id')
-        ) AS t (name, key)
+            -- (table, distribution column or NULL for a reference table, co-locate with)
+            ('meter_readings', 'meter_id', 'default'),
+            ('meter_current', 'meter_id', 'meter_readings'),
+            ('meter_hourly', 'meter_id', 'meter_readings'),
+            ('vehicle_readings', 'vehicle_id', 'meter_readings'),
+            ('vehicle_current', 'vehicle_id', 'meter_readings'),
+            ('vehicle_hourly', 'vehicle_id', 'meter_readings'),
+            ('meter_fleet_minutely', 'shard', 'none'),
+            ('vehicle_fleet_minutely', 'shard', 'none'),
+            ('vehicle_meter_map', NULL, NULL),
+            ('retention_horizons', NULL, NULL)
+        ) AS v (name, key, colocate_with)
+        WHERE NOT EXISTS (SELECT FROM pg_dist_partition WHERE logicalrelid = v.name::regclass)
     LOOP
-        IF NOT EXISTS (SELECT FROM pg_dist_partition WHERE logicalrelid = device_table.name::regclass) THEN
-            RAISE NOTICE 'distributing % by %', device_table.name, device_table.key;
-            PERFORM create_distributed_table(device_table.name, device_table.key,
-                                             colocate_with => CASE WHEN device_table.name = 'meter_readings'
-                                                                   THEN 'default' ELSE 'meter_readings' END);
-        END IF;
-    END LOOP;
-    FOR device_table IN SELECT * FROM (VALUES ('meter_fleet_minutely'), ('vehicle_fleet_minutely')) AS t (name)
-    LOOP
-        IF NOT EXISTS (SELECT FROM pg_dist_partition WHERE logicalrelid = device_table.name::regclass) THEN
-            RAISE NOTICE 'distributing % by shard', device_table.name;
-            PERFORM create_distributed_table(device_table.name, 'shard', colocate_with => 'none');
-        END IF;
-    END LOOP;
-    FOR device_table IN SELECT * FROM (VALUES ('vehicle_meter_map'), ('retention_horizons')) AS t (name)
-    LOOP
-        IF NOT EXISTS (SELECT FROM pg_dist_partition WHERE logicalrelid = device_table.name::regclass) THEN
-            RAISE NOTICE 'making % a reference table', device_table.name;
-            PERFORM create_reference_table(device_table.name);
+        IF t.key IS NULL THEN
+            RAISE NOTICE 'making % a reference table', t.name;
+            PERFORM create_reference_table(t.name);
+        ELSE
+            RAISE NOTICE 'distributing % by %', t.name, t.key;
+            PERFORM create_distributed_table(t.name, t.key, colocate_with => t.colocate_with);
         END IF;
     END LOOP;
 END
