@@ -10,6 +10,7 @@ import psycopg
 import pytest
 
 from energy import ClientError, EnergyClient, RetryPolicy, SyncEnergyClient, meter, vehicle
+from energy.client import channel_target
 from energy.v1 import ingest_pb2, reading_pb2
 from energy_server.app import RunningServer, create_server
 from energy_server.settings import Settings
@@ -221,3 +222,14 @@ async def test_uploader_keeps_every_reading_across_server_restarts(database_url:
     assert (report.stale, report.rejected) == (0, 0)
     stored = await fetch(database_url, "SELECT count(*), count(DISTINCT (meter_id, ts)) FROM meter_readings")
     assert stored == [(total, total)]
+
+
+def test_several_targets_become_one_round_robin_list() -> None:
+    assert channel_target("localhost:50051") == "localhost:50051"
+    assert channel_target("dns:///energy.internal:50051") == "dns:///energy.internal:50051"
+    assert channel_target("127.0.0.1:50051, 127.0.0.1:50052") == "ipv4:127.0.0.1:50051,127.0.0.1:50052"
+    assert channel_target("[::1]:50051,[::1]:50052") == "ipv6:[::1]:50051,[::1]:50052"
+    with pytest.raises(ValueError, match="'replica-a' in 'replica-a,replica-b' is not host:port"):
+        channel_target("replica-a,replica-b")
+    with pytest.raises(ValueError, match="do not all resolve"):
+        channel_target("no-such-host.invalid:1,127.0.0.1:2")

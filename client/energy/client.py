@@ -89,24 +89,31 @@ ROUND_ROBIN: Final = json.dumps({"loadBalancingConfig": [{"round_robin": {}}]})
 def channel_target(target: str) -> str:
     """The gRPC target for `target`: one address as it is (any gRPC target,
     `dns:///name` included), or several `host:port` joined by commas, which
-    become gRPC's static `ipv4:`/`ipv6:` list (names resolved once, here)."""
+    become gRPC's static `ipv4:` list (or `ipv6:` when some host has no IPv4
+    address); names are resolved once, here."""
     addresses = [a.strip() for a in target.split(",") if a.strip()]
     if len(addresses) <= 1:
         return target
-    resolved: list[tuple[int, str]] = []
+    hosts = []
     for address in addresses:
         host, _, port = address.rpartition(":")
         if not host or not port.isdigit():
             raise ValueError(f"target {address!r} in {target!r} is not host:port")
-        for family, *_, sockaddr in socket.getaddrinfo(host.strip("[]"), int(port), type=socket.SOCK_STREAM):
-            ip = str(sockaddr[0])
-            resolved.append((family, f"[{ip}]:{port}" if family == socket.AF_INET6 else f"{ip}:{port}"))
-            break
-    families = {family for family, _ in resolved}
-    if len(families) != 1:
-        raise ValueError(f"the targets of {target!r} mix IPv4 and IPv6 addresses; gRPC lists one family")
-    scheme = "ipv6" if families == {socket.AF_INET6} else "ipv4"
-    return f"{scheme}:" + ",".join(address for _, address in resolved)
+        hosts.append((host.strip("[]"), int(port)))
+    for family, scheme in ((socket.AF_INET, "ipv4"), (socket.AF_INET6, "ipv6")):
+        try:
+            ips = [
+                str(socket.getaddrinfo(host, port, family, socket.SOCK_STREAM)[0][4][0])
+                for host, port in hosts
+            ]
+        except socket.gaierror:
+            continue
+        listed = (
+            f"[{ip}]:{port}" if family == socket.AF_INET6 else f"{ip}:{port}"
+            for ip, (_, port) in zip(ips, hosts, strict=True)
+        )
+        return f"{scheme}:" + ",".join(listed)
+    raise ValueError(f"the hosts of {target!r} do not all resolve to IPv4, nor all to IPv6, addresses")
 
 
 def _channel(target: str, tls: Tls | None, options: Sequence[tuple[str, Any]]) -> aio.Channel:

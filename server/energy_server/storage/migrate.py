@@ -91,7 +91,10 @@ async def _distribute_on_citus(
     one PostgreSQL is converted by the same command once Citus is added to it."""
     if not await citus_installed(connection):
         return
-    script = (directory / CITUS_DISTRIBUTION).read_text(encoding="utf-8")
+    path = directory / CITUS_DISTRIBUTION
+    if not path.is_file():
+        raise StorageFailure(f"this is a Citus coordinator but {path} is missing: a broken install")
+    script = path.read_text(encoding="utf-8")
     async with connection.transaction():
         await connection.execute(script.encode())
     _log.info("the schema is distributed over the Citus cluster")
