@@ -64,6 +64,13 @@ def test_migrate_distributes_the_schema(database_url: str) -> None:
         assert placed[table][:2] == ("distributed", "shard")
     for table in ("vehicle_meter_map", "retention_horizons"):
         assert placed[table][0] == "reference"
+    # Shards: 4 per worker, at least 8, unless citus.shard_count was set.
+    with psycopg.connect(database_url) as connection:
+        workers, shards = connection.execute(
+            """SELECT (SELECT count(*) FROM pg_dist_node WHERE noderole = 'primary' AND groupid <> 0),
+                      (SELECT count(*) FROM pg_dist_shard WHERE logicalrelid = 'meter_readings'::regclass)"""
+        ).fetchone() or (0, 0)
+    assert shards == max(8, 4 * workers)
     # Partitions go with their parent.
     with psycopg.connect(database_url) as connection:
         local = connection.execute(
