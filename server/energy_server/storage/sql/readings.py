@@ -170,7 +170,12 @@ def store_batch(
     """
     device_id = sql.Identifier(device)
     columns = sql.SQL(", ").join(map(sql.Identifier, (device, "ts", *fields)))
+    # The devices whose current rows `previous` reads: from the id array when
+    # the batch is the arrays (Citus then reads only their shards), else from
+    # the rows themselves.
+    batch_devices: sql.Composable = sql.SQL("IN (SELECT {} FROM batch)").format(device_id)
     if rows_from is None:
+        batch_devices = sql.SQL("= ANY(%(device_ids)b::text[])")
         arrays = sql.SQL(", ").join(
             [
                 sql.SQL("%(positions)b::int4[], %(device_ids)b::text[], %(ts_us)b::int8[]"),
@@ -197,7 +202,7 @@ WITH batch AS (
 previous AS MATERIALIZED (
     SELECT c.{device_id}, c.ts
     FROM {current} AS c
-    WHERE c.{device_id} = ANY(%(device_ids)b::text[])
+    WHERE c.{device_id} {batch_devices}
 ),
 inserted AS (
     INSERT INTO {history} ({columns})
@@ -217,6 +222,7 @@ upserted AS (
 {rolled_up}"""
     ).format(
         device_id=device_id,
+        batch_devices=batch_devices,
         batch_fields=sql.SQL(", ").join(sql.SQL("b.{}").format(sql.Identifier(f)) for f in fields),
         rows_from=rows_from,
         history=sql.Identifier(f"{kind}_readings"),
