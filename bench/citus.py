@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
 import shutil
 import subprocess
@@ -33,7 +32,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import psutil
 import psycopg
 from analytics import _measure_window
 from load import START as LOAD_START
@@ -41,7 +39,7 @@ from load import START as LOAD_START
 from energy.v1 import analytics_pb2
 from energy_server.settings import Settings
 from energy_server.storage.migrate import apply_migrations
-from harness import free_port, running_server, write_report
+from harness import cpu_seconds, free_port, running_server, write_report
 from ingest import SCENARIOS, Offsets, measure_service
 
 HERE = Path(__file__).resolve().parent
@@ -64,17 +62,8 @@ def _as_postgres(command: str) -> None:
 
 
 def _node_cpu_seconds(data_dir: Path) -> float:
-    """CPU seconds so far of one PostgreSQL server: its postmaster, its live
-    backends, and those that have exited (Citus opens and closes connections
-    to the workers as it goes)."""
-    postmaster = psutil.Process(int((data_dir / "postmaster.pid").read_text().split()[0]))
-    own = postmaster.cpu_times()
-    total = float(own.user + own.system + own.children_user + own.children_system)
-    for backend in postmaster.children():
-        with contextlib.suppress(psutil.NoSuchProcess):
-            times = backend.cpu_times()
-            total += float(times.user + times.system)
-    return total
+    """CPU seconds so far of one PostgreSQL server (its postmaster and backends)."""
+    return cpu_seconds(int((data_dir / "postmaster.pid").read_text().split()[0]))
 
 
 @contextmanager

@@ -62,8 +62,15 @@ def _with_children(pid: int) -> list[psutil.Process]:
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds a process and its live children have used so far."""
-    return sum(float(p.cpu_times().user + p.cpu_times().system) for p in _with_children(pid))
+    """User + system CPU seconds a process, its live descendants, and the children
+    it has reaped (PostgreSQL backends come and go) have used so far."""
+    own = psutil.Process(pid).cpu_times()
+    total = float(own.children_user + own.children_system)
+    for process in _with_children(pid):
+        with contextlib.suppress(psutil.NoSuchProcess):  # a child may exit meanwhile
+            times = process.cpu_times()
+            total += float(times.user + times.system)
+    return total
 
 
 def postgres_cpu_seconds() -> float:

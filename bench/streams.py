@@ -42,7 +42,8 @@ TARGET_KIB_PER_STREAM = 64.0
 
 
 def _rss_kib(server: Server) -> int:
-    return sum(int(p.memory_info().rss) for p in [psutil.Process(server.pid)]) // 1024
+    """Resident memory now (not its high-water mark: the ceiling steps reuse the server)."""
+    return int(psutil.Process(server.pid).memory_info().rss) // 1024
 
 
 def measure(server: Server, streams: int, interval: float, duration: float) -> dict[str, Any]:

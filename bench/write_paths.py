@@ -23,7 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -34,14 +34,13 @@ import energy_server  # noqa: F401  (switches off gRPC fork handlers first)
 from energy_server.domain import MeterValues, ValidReading, VehicleValues
 from energy_server.settings import Settings
 from energy_server.storage.migrate import apply_migrations
-from energy_server.storage.partitions import PartitionGuard, PartitionLayout
+from energy_server.storage.partitions import EPOCH, PartitionGuard, PartitionLayout
 from energy_server.storage.repository import ReadingRepository, _meter_columns, _vehicle_columns
 from energy_server.storage.sql import readings as production
 from energy_server.storage.sql import rendered
 from harness import database
 
 EPOCH_2026_US = 1_767_225_600 * 1_000_000
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def make_readings(count: int, devices: int, offset: int) -> list[ValidReading]:

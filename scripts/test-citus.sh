@@ -18,6 +18,7 @@ fi
 }
 [[ $(id -u) -eq 0 ]] || { echo "test-citus: run as root (cluster.sh starts PostgreSQL as the postgres user)" >&2; exit 2; }
 
+export PATH="$PWD/.tools/bin:$PATH"  # grpcurl and ghz, as `make` puts them there
 dir=${CITUS_DIR:-/tmp/energy-citus-test}
 port=${CITUS_PORT:-9700}
 # install.sh is idempotent; its load check can fail once right after a build from source.

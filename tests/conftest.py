@@ -19,8 +19,7 @@ from energy_server.app import RunningServer, create_server
 from energy_server.settings import Settings
 from energy_server.storage.embedded import EmbeddedPostgres
 from energy_server.storage.sql import DATA_TABLES
-from energy_server.storage.sql.migrations import SELECT_CITUS_INSTALLED
-from tests.support import empty_tables, run_migrations
+from tests.support import empty_tables, is_citus_coordinator, run_migrations
 
 TABLES = DATA_TABLES
 
@@ -66,12 +65,6 @@ def new_database(server_url: str, scratch_databases: list[str]) -> Callable[[], 
         return database_url_for(server_url, name)
 
     return create
-
-
-def is_citus_coordinator(url: str) -> bool:
-    with psycopg.connect(url, autocommit=True) as connection:
-        row = connection.execute(SELECT_CITUS_INSTALLED).fetchone()
-    return bool(row and row[0])
 
 
 @pytest.fixture(scope="session")

@@ -4,6 +4,7 @@ ingest shape through the generated stubs, and reading the tables back."""
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -28,12 +29,17 @@ SHAPES = ("unary", "upload", "stream")
 BASE_TIME = datetime(2026, 1, 1, tzinfo=UTC)
 
 
+@functools.cache
+def is_citus_coordinator(url: str) -> bool:
+    with psycopg.connect(url, autocommit=True) as connection:
+        row = connection.execute(SELECT_CITUS_INSTALLED).fetchone()
+    return bool(row and row[0])
+
+
 async def empty_tables(url: str) -> None:
     """Delete every row of every data table (not the schema, nor the partitions)."""
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as connection:
-        cursor = await connection.execute(SELECT_CITUS_INSTALLED)
-        citus = await cursor.fetchone()
-        if citus is not None and citus[0]:
+        if is_citus_coordinator(url):
             # TRUNCATE takes seconds there (every shard of every partition,
             # on every worker); a test's few rows go faster by DELETE.
             async with connection.transaction():
