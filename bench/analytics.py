@@ -69,12 +69,16 @@ async def time_calls(
     return latencies, errors
 
 
-# Two windows over the newest day: its 24 whole hours (rollups only), and the
-# same day less 30 minutes at each end, whose partial hours are read raw
-# (300,000 readings per kind at each edge for a fleet-wide call).
+# Three 24 h windows at the newest day: its 24 whole hours (rollups only);
+# the same day less 30 minutes at each end, whose partial hours hold readings
+# outside the window and are read raw (300,000 readings per kind at each edge
+# for a fleet-wide call); and the "last 24 hours" asked at half past, when no
+# reading is newer than the window's end, so the tail hour is whole in the
+# window and its rollup rows serve it (the head is read raw).
 WINDOWS = {
     "whole hours": (timedelta(hours=24), timedelta(0)),
     "raw edges": (timedelta(hours=23, minutes=30), timedelta(minutes=30)),
+    "last 24 h": (timedelta(hours=23, minutes=30), timedelta(minutes=-30)),
 }
 
 

@@ -28,7 +28,7 @@ def _print_stages(stages: list[dict[str, Any]]) -> None:
     for row in stages[0]["results"]:
         other = later[(row["rpc"], row["callers"], row["window"])]
         print(
-            f"  {row['window']:<11} {row['rpc']:<28} callers {row['callers']:>2}"
+            f"  {row['window']:<12} {row['rpc']:<28} callers {row['callers']:>2}"
             f"  {days[0]} d {row['p50_ms']:8.2f} / {row['p99_ms']:8.2f}"
             f"   {days[1]} d {other['p50_ms']:8.2f} / {other['p99_ms']:8.2f}"
             f"   p99 x{other['p99_ms'] / row['p99_ms']:.2f}"
@@ -67,6 +67,16 @@ def main() -> None:
             ("fleet summary p99 (1 caller), ms", summary["p99_ms"], 20.0, False, "ms"),
             ("anomalies p99 (1 caller), ms", anomalies["p99_ms"], 250.0, False, "ms"),
         ]
+        for label in ("last 24 h", "whole hours"):
+            other = [
+                r
+                for r in analytics["results"]
+                if (r["rpc"], r["callers"], r.get("window")) == ("ListEfficiencyAnomalies", 1, label)
+            ]
+            if other:
+                checks.append(
+                    (f"anomalies p99 (1 caller), {label}, ms", other[0]["p99_ms"], 250.0, False, "ms")
+                )
     stages = analytics.get("stages", [])
     if len(stages) == 2:
         first = {(r["rpc"], r["callers"]): r for r in stages[0]["results"] if r.get("window") == "raw edges"}

@@ -19,7 +19,7 @@ from psycopg import sql
 from energy.v1 import analytics_pb2, reading_pb2
 from energy_server.app import create_server
 from energy_server.domain import DeviceKind, Window
-from energy_server.storage.repository import AnalyticsRepository, ReadingRepository, _ranges
+from energy_server.storage.repository import AnalyticsRepository, ReadingRepository, _with_edge_hours
 from energy_server.storage.sql import analytics as analytics_sql
 from tests.conftest import settings_for_tests
 from tests.reference import (
@@ -360,6 +360,40 @@ async def test_anomalies_are_listed_worst_first_across_pages(ingest: Ingest, ana
     assert found == [("V-e", below), ("V-a", below), ("V-d", above), ("V-b", below)]
 
 
+@pytest.mark.parametrize(
+    ("start", "end"),
+    [
+        (timedelta(hours=1, minutes=30), timedelta(hours=4, minutes=30)),  # readings beyond both edges
+        (timedelta(hours=1, minutes=30), timedelta(hours=5, minutes=55)),  # none after the end
+        (timedelta(minutes=5), timedelta(hours=4, minutes=30)),  # none before the start
+        (timedelta(minutes=5), timedelta(hours=5, minutes=55)),  # none outside at all
+        (timedelta(minutes=15), timedelta(hours=5, minutes=45)),  # the vehicle's edges in, the meter's not
+    ],
+)
+async def test_anomaly_energies_are_exact_whichever_way_the_edge_hours_are_read(
+    ingest: Ingest, analytics: Analytics, start: timedelta, end: timedelta
+) -> None:
+    """Edge hours come from their rollup rows only when no reading of theirs is outside the window."""
+    await link(analytics, "V-x", "M-x")
+    meters = {BASE_TIME + timedelta(hours=h, minutes=m): 1.0 + m for h in range(6) for m in (10, 50)}
+    vehicles = {BASE_TIME + timedelta(hours=h, minutes=m): 0.1 + m / 100 for h in range(6) for m in (20, 40)}
+    await send(
+        ingest,
+        "unary",
+        [meter("M-x", at, kwh) for at, kwh in meters.items()]
+        + [vehicle("V-x", at, kwh_delivered_dc=kwh) for at, kwh in vehicles.items()],
+    )
+    first, last = BASE_TIME + start, BASE_TIME + end
+    listed = await analytics.ListEfficiencyAnomalies(
+        analytics_pb2.ListEfficiencyAnomaliesRequest(window=window(first, last))
+    )
+    [anomaly] = listed.anomalies
+    assert anomaly.ac_consumed_kwh == pytest.approx(sum(v for at, v in meters.items() if first <= at < last))
+    assert anomaly.dc_delivered_kwh == pytest.approx(
+        sum(v for at, v in vehicles.items() if first <= at < last)
+    )
+
+
 # ---- Validation -------------------------------------------------------------------
 
 
@@ -545,6 +579,7 @@ async def test_rollup_answers_equal_raw_answers_equal_the_reference(
                             fields,
                         )
 
+        expected_anomalies = {}
         for vehicle_id in ("V-A", "V-B", "V-C"):
             result = await performance(analytics, vehicle_id, span)
             ac = aggregate(in_window(rows, start, end, "meter", vehicle_id.replace("V", "M")), METER_FIELDS)
@@ -558,7 +593,19 @@ async def test_rollup_answers_equal_raw_answers_equal_the_reference(
             ac_kwh, dc_kwh = ac.sums["kwh_consumed_ac"], dc.sums["kwh_delivered_dc"]
             defined = ac_kwh != 0 and not (math.isinf(ac_kwh) and math.isinf(dc_kwh))
             assert result.HasField("efficiency_ratio") == defined
+            if defined and not 0.85 <= dc_kwh / ac_kwh <= 1:
+                expected_anomalies[vehicle_id] = (ac_kwh, dc_kwh)
             assert result.HasField("avg_battery_temp_celsius") == (dc.reading_count > 0)
+
+        # Random windows and readings; the test above pins each way of reading the edge hours.
+        listed = await analytics.ListEfficiencyAnomalies(
+            analytics_pb2.ListEfficiencyAnomaliesRequest(window=span, threshold=0.85)
+        )
+        assert {a.vehicle_id for a in listed.anomalies} == set(expected_anomalies)
+        for anomaly in listed.anomalies:
+            ac_sum, dc_sum = expected_anomalies[anomaly.vehicle_id]
+            assert close(anomaly.ac_consumed_kwh, ac_sum)
+            assert close(anomaly.dc_delivered_kwh, dc_sum)
 
 
 async def test_backfill_rebuilds_the_rollups_ingest_maintains(ingest: Ingest, database_url: str) -> None:
@@ -655,8 +702,8 @@ async def test_no_query_sequentially_scans_a_history_table(database_url: str, on
             assert "Seq Scan on vehicle_readings" not in plan, plan
 
 
-def _window_params(span: Window) -> dict[str, datetime]:
-    return _ranges(span, timedelta(hours=1))
+def _window_params(span: Window) -> dict[str, datetime | None]:
+    return _with_edge_hours(span, timedelta(hours=1))
 
 
 async def test_every_analytics_connection_is_warmed_up_before_it_is_lent(

@@ -584,7 +584,12 @@ def _statements() -> list[tuple[str, bytes, dict[str, Any]]]:
         (
             "anomalies",
             analytics_sql.SELECT_ANOMALIES,
-            {"threshold": 0.85, "offset": 0, "limit": 101, **hours},
+            {
+                "threshold": 0.85,
+                "offset": 0,
+                "limit": 101,
+                **repository._with_edge_hours(_PLAN_WINDOW, HOUR),
+            },
         ),
     ]
     return statements

@@ -48,7 +48,7 @@ from energy_server.storage.repository import (
     AnalyticsRepository,
     DatabaseProbe,
     ReadingRepository,
-    warm_up_reads,
+    configure_read_connection,
 )
 from energy_server.storage.sql.readings import FLEET_SHARDS
 from energy_server.tracing import start_tracing
@@ -184,7 +184,7 @@ async def create_server(settings: Settings, database_url: str) -> RunningServer:
         settings.pool_max_size,
         settings.pool_timeout_s,
         autocommit=True,
-        configure=warm_up_reads,
+        configure=configure_read_connection,
     )
     for pool in (ingest_pool, read_pool):
         await pool.open()

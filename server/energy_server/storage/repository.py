@@ -45,7 +45,7 @@ from energy_server.storage.partitions import ConnectionSource, Horizons, Partiti
 from energy_server.storage.sql import analytics as analytics_sql
 from energy_server.storage.sql import readings as sql
 
-__all__ = ["AnalyticsRepository", "ReadingRepository", "warm_up_reads"]
+__all__ = ["AnalyticsRepository", "ReadingRepository", "configure_read_connection"]
 
 _log = logging.getLogger(__name__)
 
@@ -313,6 +313,23 @@ def _ranges(window: Window, period: timedelta | None) -> dict[str, datetime]:
     }
 
 
+def _with_edge_hours(window: Window, period: timedelta | None) -> dict[str, datetime | None]:
+    """`_ranges` plus the rollup periods holding the raw edges, where there are whole periods.
+
+    `head_hour` is the period the head lies in, `tail_hour` the one the tail
+    starts; None where that edge is empty or the window is read raw.
+    """
+    ranges = _ranges(window, period)
+    if period is None or ranges["rollup_start"] == ranges["rollup_end"]:
+        return {**ranges, "head_hour": None, "tail_hour": None}
+    start, end = ranges["rollup_start"], ranges["rollup_end"]
+    return {
+        **ranges,
+        "head_hour": start - period if window.start < start else None,
+        "tail_hour": end if window.end > end else None,
+    }
+
+
 def _aggregate(fields: tuple[str, ...], row: Sequence[Any]) -> Aggregate:
     """An Aggregate from `count, (sum, min, max) per field, first, last`."""
     statistics = {
@@ -487,7 +504,12 @@ class AnalyticsRepository(_PooledRepository):
     ) -> list[EfficiencyAnomaly]:
         rows = await self._rows(
             analytics_sql.SELECT_ANOMALIES,
-            {"threshold": threshold, "offset": offset, "limit": limit, **_ranges(window, self._hours)},
+            {
+                "threshold": threshold,
+                "offset": offset,
+                "limit": limit,
+                **_with_edge_hours(window, self._hours),
+            },
         )
         return [EfficiencyAnomaly(*row) for row in rows]
 
@@ -497,8 +519,9 @@ class AnalyticsRepository(_PooledRepository):
 _WARM_UP_WINDOW = Window(datetime(9999, 1, 1, 0, 30, tzinfo=UTC), datetime(9999, 1, 1, 2, 30, tzinfo=UTC))
 
 
-async def warm_up_reads(connection: psycopg.AsyncConnection[Any]) -> None:
-    """Run the per-call reads once on a new connection, over a window without data.
+async def configure_read_connection(connection: psycopg.AsyncConnection[Any]) -> None:
+    """Set a new read connection's session, then run the per-call reads once
+    on it, over a window without data.
 
     A new PostgreSQL backend plans its first statements against cold catalog
     caches: the first GetVehiclePerformance on each fresh connection took
@@ -507,6 +530,7 @@ async def warm_up_reads(connection: psycopg.AsyncConnection[Any]) -> None:
     A failure only costs the warmth: the connection is lent all the same.
     """
     hours, minutes = _ranges(_WARM_UP_WINDOW, _HOUR), _ranges(_WARM_UP_WINDOW, _MINUTE)
+    await connection.execute(analytics_sql.READ_SESSION)
     try:
         async with connection.pipeline():
             await connection.execute(analytics_sql.SELECT_VEHICLE_LINK, {"vehicle_id": ""})

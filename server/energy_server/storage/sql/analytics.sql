@@ -174,27 +174,35 @@ ORDER BY vehicle_id
 LIMIT %(limit)s;
 
 -- name: SELECT_ANOMALIES
-WITH "meter_parts" ("device_id", "at", "reading_count", "kwh_consumed_ac_sum", "kwh_consumed_ac_min", "kwh_consumed_ac_max", "voltage_sum", "voltage_min", "voltage_max", "first_ts", "last_ts") AS (
-    SELECT "meter_id" AS device_id, hour AS at, reading_count, "kwh_consumed_ac_sum", "kwh_consumed_ac_min", "kwh_consumed_ac_max", "voltage_sum", "voltage_min", "voltage_max", first_ts, last_ts
-    FROM "meter_hourly"
+WITH "meter_energy" (device_id, kwh) AS (
+    SELECT "meter_id", "kwh_consumed_ac_sum" FROM "meter_hourly"
     WHERE hour >= %(rollup_start)s AND hour < %(rollup_end)s
     UNION ALL
-    SELECT "meter_id", ts, 1, "kwh_consumed_ac", "kwh_consumed_ac", "kwh_consumed_ac", "voltage", "voltage", "voltage", ts, ts
-    FROM "meter_readings"
-    WHERE ((ts >= %(head_start)s AND ts < %(head_end)s)
-                        OR (ts >= %(tail_start)s AND ts < %(tail_end)s))
-), "vehicle_parts" ("device_id", "at", "reading_count", "soc_sum", "soc_min", "soc_max", "kwh_delivered_dc_sum", "kwh_delivered_dc_min", "kwh_delivered_dc_max", "battery_temp_sum", "battery_temp_min", "battery_temp_max", "first_ts", "last_ts") AS (
-    SELECT "vehicle_id" AS device_id, hour AS at, reading_count, "soc_sum", "soc_min", "soc_max", "kwh_delivered_dc_sum", "kwh_delivered_dc_min", "kwh_delivered_dc_max", "battery_temp_sum", "battery_temp_min", "battery_temp_max", first_ts, last_ts
-    FROM "vehicle_hourly"
+    SELECT "meter_id", "kwh_consumed_ac_sum" FROM "meter_hourly" WHERE hour = %(head_hour)s AND (%(head_hour)s::timestamptz IS NOT NULL AND NOT EXISTS (SELECT FROM "meter_hourly" WHERE hour = %(head_hour)s AND first_ts < %(head_start)s))
+    UNION ALL
+    SELECT "meter_id", "kwh_consumed_ac" FROM "meter_readings"
+    WHERE ts >= %(head_start)s AND ts < %(head_end)s AND NOT (%(head_hour)s::timestamptz IS NOT NULL AND NOT EXISTS (SELECT FROM "meter_hourly" WHERE hour = %(head_hour)s AND first_ts < %(head_start)s))
+    UNION ALL
+    SELECT "meter_id", "kwh_consumed_ac_sum" FROM "meter_hourly" WHERE hour = %(tail_hour)s AND (%(tail_hour)s::timestamptz IS NOT NULL AND NOT EXISTS (SELECT FROM "meter_hourly" WHERE hour = %(tail_hour)s AND last_ts >= %(tail_end)s))
+    UNION ALL
+    SELECT "meter_id", "kwh_consumed_ac" FROM "meter_readings"
+    WHERE ts >= %(tail_start)s AND ts < %(tail_end)s AND NOT (%(tail_hour)s::timestamptz IS NOT NULL AND NOT EXISTS (SELECT FROM "meter_hourly" WHERE hour = %(tail_hour)s AND last_ts >= %(tail_end)s))
+), "vehicle_energy" (device_id, kwh) AS (
+    SELECT "vehicle_id", "kwh_delivered_dc_sum" FROM "vehicle_hourly"
     WHERE hour >= %(rollup_start)s AND hour < %(rollup_end)s
     UNION ALL
-    SELECT "vehicle_id", ts, 1, "soc", "soc", "soc", "kwh_delivered_dc", "kwh_delivered_dc", "kwh_delivered_dc", "battery_temp", "battery_temp", "battery_temp", ts, ts
-    FROM "vehicle_readings"
-    WHERE ((ts >= %(head_start)s AND ts < %(head_end)s)
-                        OR (ts >= %(tail_start)s AND ts < %(tail_end)s))
+    SELECT "vehicle_id", "kwh_delivered_dc_sum" FROM "vehicle_hourly" WHERE hour = %(head_hour)s AND (%(head_hour)s::timestamptz IS NOT NULL AND NOT EXISTS (SELECT FROM "vehicle_hourly" WHERE hour = %(head_hour)s AND first_ts < %(head_start)s))
+    UNION ALL
+    SELECT "vehicle_id", "kwh_delivered_dc" FROM "vehicle_readings"
+    WHERE ts >= %(head_start)s AND ts < %(head_end)s AND NOT (%(head_hour)s::timestamptz IS NOT NULL AND NOT EXISTS (SELECT FROM "vehicle_hourly" WHERE hour = %(head_hour)s AND first_ts < %(head_start)s))
+    UNION ALL
+    SELECT "vehicle_id", "kwh_delivered_dc_sum" FROM "vehicle_hourly" WHERE hour = %(tail_hour)s AND (%(tail_hour)s::timestamptz IS NOT NULL AND NOT EXISTS (SELECT FROM "vehicle_hourly" WHERE hour = %(tail_hour)s AND last_ts >= %(tail_end)s))
+    UNION ALL
+    SELECT "vehicle_id", "kwh_delivered_dc" FROM "vehicle_readings"
+    WHERE ts >= %(tail_start)s AND ts < %(tail_end)s AND NOT (%(tail_hour)s::timestamptz IS NOT NULL AND NOT EXISTS (SELECT FROM "vehicle_hourly" WHERE hour = %(tail_hour)s AND last_ts >= %(tail_end)s))
 ),
-ac AS (SELECT device_id AS meter_id, CASE WHEN sum("kwh_consumed_ac_sum") FILTER (WHERE "kwh_consumed_ac_sum" < float8 '1e290') IS NULL THEN saturating_sum("kwh_consumed_ac_sum") FILTER (WHERE "kwh_consumed_ac_sum" >= float8 '1e290') WHEN saturating_sum("kwh_consumed_ac_sum") FILTER (WHERE "kwh_consumed_ac_sum" >= float8 '1e290') IS NULL THEN sum("kwh_consumed_ac_sum") FILTER (WHERE "kwh_consumed_ac_sum" < float8 '1e290') WHEN sum("kwh_consumed_ac_sum") FILTER (WHERE "kwh_consumed_ac_sum" < float8 '1e290') > float8 '1.7976931348623157e308' - saturating_sum("kwh_consumed_ac_sum") FILTER (WHERE "kwh_consumed_ac_sum" >= float8 '1e290') THEN float8 'Infinity' ELSE sum("kwh_consumed_ac_sum") FILTER (WHERE "kwh_consumed_ac_sum" < float8 '1e290') + saturating_sum("kwh_consumed_ac_sum") FILTER (WHERE "kwh_consumed_ac_sum" >= float8 '1e290') END AS kwh FROM meter_parts GROUP BY 1),
-dc AS (SELECT device_id AS vehicle_id, CASE WHEN sum("kwh_delivered_dc_sum") FILTER (WHERE "kwh_delivered_dc_sum" < float8 '1e290') IS NULL THEN saturating_sum("kwh_delivered_dc_sum") FILTER (WHERE "kwh_delivered_dc_sum" >= float8 '1e290') WHEN saturating_sum("kwh_delivered_dc_sum") FILTER (WHERE "kwh_delivered_dc_sum" >= float8 '1e290') IS NULL THEN sum("kwh_delivered_dc_sum") FILTER (WHERE "kwh_delivered_dc_sum" < float8 '1e290') WHEN sum("kwh_delivered_dc_sum") FILTER (WHERE "kwh_delivered_dc_sum" < float8 '1e290') > float8 '1.7976931348623157e308' - saturating_sum("kwh_delivered_dc_sum") FILTER (WHERE "kwh_delivered_dc_sum" >= float8 '1e290') THEN float8 'Infinity' ELSE sum("kwh_delivered_dc_sum") FILTER (WHERE "kwh_delivered_dc_sum" < float8 '1e290') + saturating_sum("kwh_delivered_dc_sum") FILTER (WHERE "kwh_delivered_dc_sum" >= float8 '1e290') END AS kwh FROM vehicle_parts GROUP BY 1),
+ac AS (SELECT device_id AS meter_id, CASE WHEN sum("kwh") FILTER (WHERE "kwh" < float8 '1e290') IS NULL THEN saturating_sum("kwh") FILTER (WHERE "kwh" >= float8 '1e290') WHEN saturating_sum("kwh") FILTER (WHERE "kwh" >= float8 '1e290') IS NULL THEN sum("kwh") FILTER (WHERE "kwh" < float8 '1e290') WHEN sum("kwh") FILTER (WHERE "kwh" < float8 '1e290') > float8 '1.7976931348623157e308' - saturating_sum("kwh") FILTER (WHERE "kwh" >= float8 '1e290') THEN float8 'Infinity' ELSE sum("kwh") FILTER (WHERE "kwh" < float8 '1e290') + saturating_sum("kwh") FILTER (WHERE "kwh" >= float8 '1e290') END AS kwh FROM meter_energy GROUP BY 1),
+dc AS (SELECT device_id AS vehicle_id, CASE WHEN sum("kwh") FILTER (WHERE "kwh" < float8 '1e290') IS NULL THEN saturating_sum("kwh") FILTER (WHERE "kwh" >= float8 '1e290') WHEN saturating_sum("kwh") FILTER (WHERE "kwh" >= float8 '1e290') IS NULL THEN sum("kwh") FILTER (WHERE "kwh" < float8 '1e290') WHEN sum("kwh") FILTER (WHERE "kwh" < float8 '1e290') > float8 '1.7976931348623157e308' - saturating_sum("kwh") FILTER (WHERE "kwh" >= float8 '1e290') THEN float8 'Infinity' ELSE sum("kwh") FILTER (WHERE "kwh" < float8 '1e290') + saturating_sum("kwh") FILTER (WHERE "kwh" >= float8 '1e290') END AS kwh FROM vehicle_energy GROUP BY 1),
 rated AS (
     SELECT l.vehicle_id, l.meter_id, ac.kwh AS ac_kwh, coalesce(dc.kwh, 0) AS dc_kwh,
            coalesce(dc.kwh, 0) / ac.kwh AS ratio
