@@ -97,6 +97,8 @@ def measure(server: Server, streams: int, interval: float, duration: float) -> d
         for code, count in r["errors"].items():
             errors[code] = errors.get(code, 0) + count
     q = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [float("nan")] * 99
+    lags = sorted(ms * 1000 for r in results for ms in r["loop_lags"])
+    lag_q = statistics.quantiles(lags, n=100) if len(lags) > 1 else [float("nan")] * 99
     return {
         "streams": streams,
         "connections": connections,
@@ -106,6 +108,7 @@ def measure(server: Server, streams: int, interval: float, duration: float) -> d
         "acks": len(latencies),
         "ack_p50_ms": q[49],
         "ack_p99_ms": q[98],
+        "client_loop_lag_p99_ms": lag_q[98],
         "errors": errors,
         "rss_before_mib": rss_before / 1024,
         "rss_open_mib": rss_open / 1024,
@@ -118,7 +121,8 @@ def _print(row: dict[str, Any]) -> None:
     print(
         f"  {row['streams']:>6,} streams / {row['connections']:,} connections:"
         f" opened in {row['ramp_s']:.1f} s,"
-        f" ack p50 {row['ack_p50_ms']:.1f} ms p99 {row['ack_p99_ms']:.1f} ms ({row['acks']:,} acks),"
+        f" ack p50 {row['ack_p50_ms']:.1f} ms p99 {row['ack_p99_ms']:.1f} ms ({row['acks']:,} acks,"
+        f" client loop lag p99 {row['client_loop_lag_p99_ms']:.1f} ms),"
         f" RSS {row['rss_before_mib']:.0f} -> {row['rss_open_mib']:.0f} MiB"
         f" = {row['kib_per_stream']:.1f} KiB/stream,"
         f" server {row['server_cores']:.2f} cores, errors {row['errors'] or 'none'}",

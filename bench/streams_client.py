@@ -118,8 +118,21 @@ async def main() -> None:
         print("open", file=sys.stderr, flush=True)
         tally.measure_from = time.monotonic()
         tally.measure_until = tally.measure_from + args.duration
+        lags = asyncio.create_task(_loop_lags(tally.measure_until))
         await asyncio.gather(*chargers)
-    print(json.dumps({"streams": args.streams, "latencies": tally.latencies, "errors": tally.errors}))
+    report = {"streams": args.streams, "latencies": tally.latencies, "errors": tally.errors}
+    print(json.dumps({**report, "loop_lags": await lags}))
+
+
+async def _loop_lags(until: float) -> list[float]:
+    """How late this process's event loop wakes a 10 ms timer: the share of an
+    ack's latency that is the client's own, not the server's."""
+    lags = []
+    while time.monotonic() < until:
+        asked = time.monotonic()
+        await asyncio.sleep(0.01)
+        lags.append(time.monotonic() - asked - 0.01)
+    return lags
 
 
 if __name__ == "__main__":

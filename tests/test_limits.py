@@ -1,4 +1,4 @@
-"""The open-files limit: raised to the hard limit at start, with a warning
+"""Process settings made at start. The open-files limit: raised to the hard limit at start, with a warning
 when that still leaves too few descriptors for the open streams a process
 is sized for. Each case runs in a process of its own, started with the
 limits it needs (a lowered hard limit cannot be raised again)."""
@@ -47,3 +47,16 @@ def test_a_hard_limit_too_low_for_the_open_streams_is_said() -> None:
     assert (before, limit, now) == (256, 2048, 2048)
     assert "WARNING open-files limit 2048 (hard limit 2048) leaves room for about" in log
     assert "raise the hard limit" in log
+
+
+def test_the_collector_is_tuned_so_a_message_s_objects_die_young() -> None:
+    probe = "\n".join(
+        [
+            "import gc",
+            "from energy_server.collector import tune_collector",
+            "tune_collector()",
+            "print(gc.get_threshold())",
+        ]
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "(50000, 20, 10)"

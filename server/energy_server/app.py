@@ -31,6 +31,7 @@ from energy.v1 import (
 from energy_server.admission import Capacity
 from energy_server.auth import Authorizer, load_tokens
 from energy_server.call_boundary import CallBoundary
+from energy_server.collector import tune_collector
 from energy_server.errors import DatabaseUnavailable, DomainError
 from energy_server.group_commit import GroupCommitter
 from energy_server.health import DatabaseHealth, HealthServicer
@@ -337,6 +338,7 @@ async def serve(
 ) -> None:
     """Run until SIGTERM or SIGINT, then drain and stop; `on_serving` hears the bound port."""
     raise_open_files_limit(settings)
+    tune_collector()
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

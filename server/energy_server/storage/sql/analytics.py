@@ -288,7 +288,8 @@ def _energy_parts(name: str, kind: str, device: str, energy: str) -> sql.Compose
     rows of that hour in the statement's own snapshot, so a reading stored
     meanwhile cannot slip in, and it is made once per edge (an InitPlan), so a
     branch not wanted is not run at all (a one-time filter). `head_hour` or
-    `tail_hour` NULL means that edge is read raw.
+    `tail_hour` NULL means that edge is read raw. The checks select a
+    column: Citus cannot read back a subplan's result that has none.
     """
     hourly, history = sql.Identifier(f"{kind}_hourly"), sql.Identifier(f"{kind}_readings")
     device_id, rollup_energy, raw_energy = (
@@ -298,11 +299,11 @@ def _energy_parts(name: str, kind: str, device: str, energy: str) -> sql.Compose
     )
     head_in_rollup = sql.SQL(
         "(%(head_hour)s::timestamptz IS NOT NULL AND NOT EXISTS"
-        " (SELECT FROM {hourly} WHERE hour = %(head_hour)s AND first_ts < %(head_start)s))"
+        " (SELECT 1 FROM {hourly} WHERE hour = %(head_hour)s AND first_ts < %(head_start)s))"
     ).format(hourly=hourly)
     tail_in_rollup = sql.SQL(
         "(%(tail_hour)s::timestamptz IS NOT NULL AND NOT EXISTS"
-        " (SELECT FROM {hourly} WHERE hour = %(tail_hour)s AND last_ts >= %(tail_end)s))"
+        " (SELECT 1 FROM {hourly} WHERE hour = %(tail_hour)s AND last_ts >= %(tail_end)s))"
     ).format(hourly=hourly)
     return sql.SQL(
         """{name} (device_id, kwh) AS (

@@ -178,28 +178,28 @@ WITH "meter_energy" (device_id, kwh) AS (
     SELECT "meter_id", "kwh_consumed_ac_sum" FROM "meter_hourly"
     WHERE hour >= %(rollup_start)s AND hour < %(rollup_end)s
     UNION ALL
-    SELECT "meter_id", "kwh_consumed_ac_sum" FROM "meter_hourly" WHERE hour = %(head_hour)s AND (%(head_hour)s::timestamptz IS NOT NULL AND NOT EXISTS (SELECT FROM "meter_hourly" WHERE hour = %(head_hour)s AND first_ts < %(head_start)s))
+    SELECT "meter_id", "kwh_consumed_ac_sum" FROM "meter_hourly" WHERE hour = %(head_hour)s AND (%(head_hour)s::timestamptz IS NOT NULL AND NOT EXISTS (SELECT 1 FROM "meter_hourly" WHERE hour = %(head_hour)s AND first_ts < %(head_start)s))
     UNION ALL
     SELECT "meter_id", "kwh_consumed_ac" FROM "meter_readings"
-    WHERE ts >= %(head_start)s AND ts < %(head_end)s AND NOT (%(head_hour)s::timestamptz IS NOT NULL AND NOT EXISTS (SELECT FROM "meter_hourly" WHERE hour = %(head_hour)s AND first_ts < %(head_start)s))
+    WHERE ts >= %(head_start)s AND ts < %(head_end)s AND NOT (%(head_hour)s::timestamptz IS NOT NULL AND NOT EXISTS (SELECT 1 FROM "meter_hourly" WHERE hour = %(head_hour)s AND first_ts < %(head_start)s))
     UNION ALL
-    SELECT "meter_id", "kwh_consumed_ac_sum" FROM "meter_hourly" WHERE hour = %(tail_hour)s AND (%(tail_hour)s::timestamptz IS NOT NULL AND NOT EXISTS (SELECT FROM "meter_hourly" WHERE hour = %(tail_hour)s AND last_ts >= %(tail_end)s))
+    SELECT "meter_id", "kwh_consumed_ac_sum" FROM "meter_hourly" WHERE hour = %(tail_hour)s AND (%(tail_hour)s::timestamptz IS NOT NULL AND NOT EXISTS (SELECT 1 FROM "meter_hourly" WHERE hour = %(tail_hour)s AND last_ts >= %(tail_end)s))
     UNION ALL
     SELECT "meter_id", "kwh_consumed_ac" FROM "meter_readings"
-    WHERE ts >= %(tail_start)s AND ts < %(tail_end)s AND NOT (%(tail_hour)s::timestamptz IS NOT NULL AND NOT EXISTS (SELECT FROM "meter_hourly" WHERE hour = %(tail_hour)s AND last_ts >= %(tail_end)s))
+    WHERE ts >= %(tail_start)s AND ts < %(tail_end)s AND NOT (%(tail_hour)s::timestamptz IS NOT NULL AND NOT EXISTS (SELECT 1 FROM "meter_hourly" WHERE hour = %(tail_hour)s AND last_ts >= %(tail_end)s))
 ), "vehicle_energy" (device_id, kwh) AS (
     SELECT "vehicle_id", "kwh_delivered_dc_sum" FROM "vehicle_hourly"
     WHERE hour >= %(rollup_start)s AND hour < %(rollup_end)s
     UNION ALL
-    SELECT "vehicle_id", "kwh_delivered_dc_sum" FROM "vehicle_hourly" WHERE hour = %(head_hour)s AND (%(head_hour)s::timestamptz IS NOT NULL AND NOT EXISTS (SELECT FROM "vehicle_hourly" WHERE hour = %(head_hour)s AND first_ts < %(head_start)s))
+    SELECT "vehicle_id", "kwh_delivered_dc_sum" FROM "vehicle_hourly" WHERE hour = %(head_hour)s AND (%(head_hour)s::timestamptz IS NOT NULL AND NOT EXISTS (SELECT 1 FROM "vehicle_hourly" WHERE hour = %(head_hour)s AND first_ts < %(head_start)s))
     UNION ALL
     SELECT "vehicle_id", "kwh_delivered_dc" FROM "vehicle_readings"
-    WHERE ts >= %(head_start)s AND ts < %(head_end)s AND NOT (%(head_hour)s::timestamptz IS NOT NULL AND NOT EXISTS (SELECT FROM "vehicle_hourly" WHERE hour = %(head_hour)s AND first_ts < %(head_start)s))
+    WHERE ts >= %(head_start)s AND ts < %(head_end)s AND NOT (%(head_hour)s::timestamptz IS NOT NULL AND NOT EXISTS (SELECT 1 FROM "vehicle_hourly" WHERE hour = %(head_hour)s AND first_ts < %(head_start)s))
     UNION ALL
-    SELECT "vehicle_id", "kwh_delivered_dc_sum" FROM "vehicle_hourly" WHERE hour = %(tail_hour)s AND (%(tail_hour)s::timestamptz IS NOT NULL AND NOT EXISTS (SELECT FROM "vehicle_hourly" WHERE hour = %(tail_hour)s AND last_ts >= %(tail_end)s))
+    SELECT "vehicle_id", "kwh_delivered_dc_sum" FROM "vehicle_hourly" WHERE hour = %(tail_hour)s AND (%(tail_hour)s::timestamptz IS NOT NULL AND NOT EXISTS (SELECT 1 FROM "vehicle_hourly" WHERE hour = %(tail_hour)s AND last_ts >= %(tail_end)s))
     UNION ALL
     SELECT "vehicle_id", "kwh_delivered_dc" FROM "vehicle_readings"
-    WHERE ts >= %(tail_start)s AND ts < %(tail_end)s AND NOT (%(tail_hour)s::timestamptz IS NOT NULL AND NOT EXISTS (SELECT FROM "vehicle_hourly" WHERE hour = %(tail_hour)s AND last_ts >= %(tail_end)s))
+    WHERE ts >= %(tail_start)s AND ts < %(tail_end)s AND NOT (%(tail_hour)s::timestamptz IS NOT NULL AND NOT EXISTS (SELECT 1 FROM "vehicle_hourly" WHERE hour = %(tail_hour)s AND last_ts >= %(tail_end)s))
 ),
 ac AS (SELECT device_id AS meter_id, CASE WHEN sum("kwh") FILTER (WHERE "kwh" < float8 '1e290') IS NULL THEN saturating_sum("kwh") FILTER (WHERE "kwh" >= float8 '1e290') WHEN saturating_sum("kwh") FILTER (WHERE "kwh" >= float8 '1e290') IS NULL THEN sum("kwh") FILTER (WHERE "kwh" < float8 '1e290') WHEN sum("kwh") FILTER (WHERE "kwh" < float8 '1e290') > float8 '1.7976931348623157e308' - saturating_sum("kwh") FILTER (WHERE "kwh" >= float8 '1e290') THEN float8 'Infinity' ELSE sum("kwh") FILTER (WHERE "kwh" < float8 '1e290') + saturating_sum("kwh") FILTER (WHERE "kwh" >= float8 '1e290') END AS kwh FROM meter_energy GROUP BY 1),
 dc AS (SELECT device_id AS vehicle_id, CASE WHEN sum("kwh") FILTER (WHERE "kwh" < float8 '1e290') IS NULL THEN saturating_sum("kwh") FILTER (WHERE "kwh" >= float8 '1e290') WHEN saturating_sum("kwh") FILTER (WHERE "kwh" >= float8 '1e290') IS NULL THEN sum("kwh") FILTER (WHERE "kwh" < float8 '1e290') WHEN sum("kwh") FILTER (WHERE "kwh" < float8 '1e290') > float8 '1.7976931348623157e308' - saturating_sum("kwh") FILTER (WHERE "kwh" >= float8 '1e290') THEN float8 'Infinity' ELSE sum("kwh") FILTER (WHERE "kwh" < float8 '1e290') + saturating_sum("kwh") FILTER (WHERE "kwh" >= float8 '1e290') END AS kwh FROM vehicle_energy GROUP BY 1),
