@@ -297,38 +297,45 @@ def _energy_parts(name: str, kind: str, device: str, energy: str) -> sql.Compose
         sql.Identifier(f"{energy}_sum"),
         sql.Identifier(energy),
     )
-    head_in_rollup = sql.SQL(
-        "(%(head_hour)s::timestamptz IS NOT NULL AND NOT EXISTS"
-        " (SELECT 1 FROM {hourly} WHERE hour = %(head_hour)s AND first_ts < %(head_start)s))"
-    ).format(hourly=hourly)
-    tail_in_rollup = sql.SQL(
-        "(%(tail_hour)s::timestamptz IS NOT NULL AND NOT EXISTS"
-        " (SELECT 1 FROM {hourly} WHERE hour = %(tail_hour)s AND last_ts >= %(tail_end)s))"
-    ).format(hourly=hourly)
-    return sql.SQL(
-        """{name} (device_id, kwh) AS (
-    SELECT {device_id}, {rollup_energy} FROM {hourly}
-    WHERE hour >= %(rollup_start)s AND hour < %(rollup_end)s
-    UNION ALL
-    SELECT {device_id}, {rollup_energy} FROM {hourly} WHERE hour = %(head_hour)s AND {head_in_rollup}
-    UNION ALL
-    SELECT {device_id}, {raw_energy} FROM {history}
-    WHERE ts >= %(head_start)s AND ts < %(head_end)s AND NOT {head_in_rollup}
-    UNION ALL
-    SELECT {device_id}, {rollup_energy} FROM {hourly} WHERE hour = %(tail_hour)s AND {tail_in_rollup}
-    UNION ALL
-    SELECT {device_id}, {raw_energy} FROM {history}
-    WHERE ts >= %(tail_start)s AND ts < %(tail_end)s AND NOT {tail_in_rollup}
-)"""
-    ).format(
-        name=sql.Identifier(name),
-        device_id=device_id,
-        rollup_energy=rollup_energy,
-        raw_energy=raw_energy,
-        hourly=hourly,
-        history=history,
-        head_in_rollup=head_in_rollup,
-        tail_in_rollup=tail_in_rollup,
+    whole = sql.SQL(
+        "SELECT {device_id}, {rollup_energy} FROM {hourly}\n"
+        "    WHERE hour >= %(rollup_start)s AND hour < %(rollup_end)s"
+    ).format(device_id=device_id, rollup_energy=rollup_energy, hourly=hourly)
+    # Per edge: its hour's parameter, its raw range, and what a reading outside the window is.
+    edges = (
+        ("head_hour", "head_start", "head_end", sql.SQL("first_ts < %(head_start)s")),
+        ("tail_hour", "tail_start", "tail_end", sql.SQL("last_ts >= %(tail_end)s")),
+    )
+    branches: list[sql.Composable] = [whole]
+    for edge_hour, raw_start, raw_end, outside in edges:
+        in_rollup = sql.SQL(
+            "({hour}::timestamptz IS NOT NULL AND NOT EXISTS"
+            " (SELECT 1 FROM {hourly} WHERE hour = {hour} AND {outside}))"
+        ).format(hour=sql.Placeholder(edge_hour), hourly=hourly, outside=outside)
+        branches += [
+            sql.SQL(
+                "SELECT {device_id}, {rollup_energy} FROM {hourly} WHERE hour = {hour} AND {in_rollup}"
+            ).format(
+                device_id=device_id,
+                rollup_energy=rollup_energy,
+                hourly=hourly,
+                hour=sql.Placeholder(edge_hour),
+                in_rollup=in_rollup,
+            ),
+            sql.SQL(
+                "SELECT {device_id}, {raw_energy} FROM {history}\n"
+                "    WHERE ts >= {start} AND ts < {end} AND NOT {in_rollup}"
+            ).format(
+                device_id=device_id,
+                raw_energy=raw_energy,
+                history=history,
+                start=sql.Placeholder(raw_start),
+                end=sql.Placeholder(raw_end),
+                in_rollup=in_rollup,
+            ),
+        ]
+    return sql.SQL("{name} (device_id, kwh) AS (\n    {branches}\n)").format(
+        name=sql.Identifier(name), branches=sql.SQL("\n    UNION ALL\n    ").join(branches)
     )
 
 
@@ -341,8 +348,8 @@ SELECT_ANOMALIES: Final = rendered(
     sql.SQL(
         """
 WITH {meter_energy}, {vehicle_energy},
-ac AS (SELECT device_id AS meter_id, {ac_kwh} AS kwh FROM meter_energy GROUP BY 1),
-dc AS (SELECT device_id AS vehicle_id, {dc_kwh} AS kwh FROM vehicle_energy GROUP BY 1),
+ac AS (SELECT device_id AS meter_id, {kwh} AS kwh FROM meter_energy GROUP BY 1),
+dc AS (SELECT device_id AS vehicle_id, {kwh} AS kwh FROM vehicle_energy GROUP BY 1),
 rated AS (
     SELECT l.vehicle_id, l.meter_id, ac.kwh AS ac_kwh, coalesce(dc.kwh, 0) AS dc_kwh,
            coalesce(dc.kwh, 0) / ac.kwh AS ratio
@@ -361,7 +368,6 @@ LIMIT %(limit)s OFFSET %(offset)s
     ).format(
         meter_energy=_energy_parts("meter_energy", "meter", "meter_id", "kwh_consumed_ac"),
         vehicle_energy=_energy_parts("vehicle_energy", "vehicle", "vehicle_id", "kwh_delivered_dc"),
-        ac_kwh=saturating_sum(sql.Identifier("kwh")),
-        dc_kwh=saturating_sum(sql.Identifier("kwh")),
+        kwh=saturating_sum(sql.Identifier("kwh")),
     )
 )
