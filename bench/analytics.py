@@ -21,9 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import math
 import random
-import statistics
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -41,7 +39,7 @@ from energy_server.settings import Settings
 from energy_server.storage.migrate import apply_migrations
 from energy_server.storage.sql import DATA_TABLES
 from energy_server.storage.sql import partitions as partitions_sql
-from harness import Server, database, running_server, write_report
+from harness import Server, database, percentiles, running_server, write_report
 from ingest import SCENARIOS, Offsets, measure_service
 
 HERE = Path(__file__).resolve().parent
@@ -138,9 +136,7 @@ async def _measure_window(
             for concurrency in (1, 16):
                 count = calls // 10 if fleet_wide else calls
                 latencies, errors = await time_calls(call, max(count, 4), concurrency)
-                q: list[float] = (
-                    statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [math.nan] * 99
-                )
+                q = percentiles(latencies)
                 row = {
                     "rpc": name,
                     "callers": concurrency,

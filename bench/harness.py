@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -141,3 +142,8 @@ def running_server(database_url: str, settings: dict[str, str] | None = None) ->
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def percentiles(values: list[float]) -> list[float]:
+    """The 99 cut points of `values` (p50 is [49], p99 [98]); NaN for fewer than two."""
+    return statistics.quantiles(values, n=100) if len(values) > 1 else [float("nan")] * 99

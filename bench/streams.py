@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import statistics
 import subprocess
 import sys
 import time
@@ -32,7 +31,7 @@ import psutil
 
 from energy_server.settings import Settings
 from energy_server.storage.migrate import apply_migrations
-from harness import Server, cpu_seconds, database, running_server, write_report
+from harness import Server, cpu_seconds, database, percentiles, running_server, write_report
 
 HERE = Path(__file__).resolve().parent
 CLIENTS = 2  # client processes: one Python process would be the bottleneck before the server
@@ -96,9 +95,8 @@ def measure(server: Server, streams: int, interval: float, duration: float) -> d
     for r in results:
         for code, count in r["errors"].items():
             errors[code] = errors.get(code, 0) + count
-    q = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [float("nan")] * 99
-    lags = sorted(ms * 1000 for r in results for ms in r["loop_lags"])
-    lag_q = statistics.quantiles(lags, n=100) if len(lags) > 1 else [float("nan")] * 99
+    q = percentiles(latencies)
+    lag_q = percentiles(sorted(ms * 1000 for r in results for ms in r["loop_lags"]))
     return {
         "streams": streams,
         "connections": connections,
