@@ -33,7 +33,7 @@ from tests.reference import (
     in_window,
     stored,
 )
-from tests.support import BASE_TIME, bad_request, empty_tables, meter, send, timestamp, vehicle
+from tests.support import BASE_TIME, bad_request, empty_tables, fetch, meter, send, timestamp, vehicle
 
 if TYPE_CHECKING:
     from energy.v1.analytics_pb2_grpc import AnalyticsServiceAsyncStub as Analytics
@@ -368,6 +368,11 @@ async def test_anomalies_are_listed_worst_first_across_pages(ingest: Ingest, ana
         (timedelta(minutes=5), timedelta(hours=4, minutes=30)),  # none before the start
         (timedelta(minutes=5), timedelta(hours=5, minutes=55)),  # none outside at all
         (timedelta(minutes=15), timedelta(hours=5, minutes=45)),  # the vehicle's edges in, the meter's not
+        # Readings outside both edges, the edges split at quarters: whole quarters from the
+        # rollup rows, the rest of each edge raw (a vehicle reading at the start, 1:20).
+        (timedelta(hours=1, minutes=20), timedelta(hours=4, minutes=40)),
+        (timedelta(hours=1, minutes=45), timedelta(hours=4, minutes=25)),  # one quarter at each edge
+        (timedelta(hours=1, minutes=50), timedelta(hours=4, minutes=5)),  # no whole quarter: raw only
     ],
 )
 async def test_anomaly_energies_are_exact_whichever_way_the_edge_hours_are_read(
@@ -392,6 +397,46 @@ async def test_anomaly_energies_are_exact_whichever_way_the_edge_hours_are_read(
     assert anomaly.dc_delivered_kwh == pytest.approx(
         sum(v for at, v in vehicles.items() if first <= at < last)
     )
+
+
+async def test_edge_hours_with_unknown_quarters_are_read_raw_and_stay_unknown(
+    ingest: Ingest, analytics: Analytics, database_url: str
+) -> None:
+    """Rollup rows written before migration 0007 have no quarter-hour energies (NULL)."""
+    await link(analytics, "V-x", "M-x")
+    first = {BASE_TIME + timedelta(hours=h, minutes=m): 1.0 + m for h in range(3) for m in (5, 35)}
+    later = {BASE_TIME + timedelta(hours=h, minutes=m): 2.0 + m for h in range(3) for m in (20, 50)}
+    dc = {BASE_TIME + timedelta(hours=h, minutes=m): 0.5 + m / 100 for h in range(3) for m in (10, 40)}
+    await send(
+        ingest,
+        "unary",
+        [meter("M-x", at, kwh) for at, kwh in first.items()]
+        + [vehicle("V-x", at, kwh_delivered_dc=kwh) for at, kwh in dc.items()],
+    )
+    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as connection:
+        await connection.execute(
+            "UPDATE meter_hourly SET kwh_consumed_ac_sum_00 = NULL, kwh_consumed_ac_sum_15 = NULL,"
+            " kwh_consumed_ac_sum_30 = NULL, kwh_consumed_ac_sum_45 = NULL"
+        )
+    await send(ingest, "unary", [meter("M-x", at, kwh) for at, kwh in later.items()])
+    quarters = await fetch(
+        database_url,
+        "SELECT kwh_consumed_ac_sum_00, kwh_consumed_ac_sum_15, kwh_consumed_ac_sum_30,"
+        " kwh_consumed_ac_sum_45 FROM meter_hourly",
+    )
+    assert quarters == [(None,) * 4] * 3  # ingest never adds to an unknown quarter
+    unknown = "SELECT count(*) FROM vehicle_hourly WHERE kwh_delivered_dc_sum_00 IS NULL"
+    assert await fetch(database_url, unknown) == [(0,)]
+
+    meters = first | later
+    start, end = BASE_TIME + timedelta(minutes=25), BASE_TIME + timedelta(hours=2, minutes=40)
+    [anomaly] = (
+        await analytics.ListEfficiencyAnomalies(
+            analytics_pb2.ListEfficiencyAnomaliesRequest(window=window(start, end))
+        )
+    ).anomalies
+    assert anomaly.ac_consumed_kwh == pytest.approx(sum(v for at, v in meters.items() if start <= at < end))
+    assert anomaly.dc_delivered_kwh == pytest.approx(sum(v for at, v in dc.items() if start <= at < end))
 
 
 # ---- Validation -------------------------------------------------------------------
@@ -702,7 +747,7 @@ async def test_no_query_sequentially_scans_a_history_table(database_url: str, on
             assert "Seq Scan on vehicle_readings" not in plan, plan
 
 
-def _window_params(span: Window) -> dict[str, datetime | None]:
+def _window_params(span: Window) -> dict[str, datetime | int | None]:
     return _with_edge_hours(span, timedelta(hours=1))
 
 

@@ -282,6 +282,7 @@ def _vehicle_columns(vehicles: list[tuple[int, VehicleValues]]) -> dict[str, lis
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _HOUR = timedelta(hours=1)
 _MINUTE = timedelta(minutes=1)
+_QUARTER = timedelta(minutes=15)
 _TABLES = {DeviceKind.METER: analytics_sql.METER, DeviceKind.VEHICLE: analytics_sql.VEHICLE}
 
 
@@ -313,18 +314,37 @@ def _ranges(window: Window, period: timedelta | None) -> dict[str, datetime]:
     }
 
 
-def _with_edge_hours(window: Window, period: timedelta | None) -> dict[str, datetime | None]:
-    """`_ranges` plus the rollup periods holding the raw edges, where there are whole periods.
+def _hour_of(instant: datetime) -> datetime:
+    """The start of the UTC hour `instant` lies in."""
+    return instant - (instant - _EPOCH) % _HOUR
+
+
+def _with_edge_hours(window: Window, period: timedelta | None) -> dict[str, datetime | int | None]:
+    """`_ranges` plus the rollup periods holding the raw edges, where there are whole periods,
+    and the quarter-hour boundaries that split each edge (SELECT_ANOMALIES says how).
 
     `head_hour` is the period the head lies in, `tail_hour` the one the tail
     starts; None where that edge is empty or the window is read raw.
+    `head_split` is the first quarter boundary at or after the window's start,
+    `tail_split` the last at or before its end.
     """
     ranges = _ranges(window, period)
+    head_split = window.start + (-(window.start - _EPOCH) % _QUARTER)
+    tail_split = window.end - ((window.end - _EPOCH) % _QUARTER)
+    splits: dict[str, datetime | int] = {
+        "head_split": head_split,
+        "tail_split": tail_split,
+        # Quarters of the edge hours inside the window, as 1-based array bounds
+        # (a head starting at :00 of its hour has none: it is a whole hour).
+        "head_first_quarter": (head_split - _hour_of(window.start)) // _QUARTER + 1,
+        "tail_last_quarter": (tail_split - _hour_of(window.end)) // _QUARTER,
+    }
     if period is None or ranges["rollup_start"] == ranges["rollup_end"]:
-        return {**ranges, "head_hour": None, "tail_hour": None}
+        return {**ranges, **splits, "head_hour": None, "tail_hour": None}
     start, end = ranges["rollup_start"], ranges["rollup_end"]
     return {
         **ranges,
+        **splits,
         "head_hour": start - period if window.start < start else None,
         "tail_hour": end if window.end > end else None,
     }

@@ -6,8 +6,11 @@ from psycopg import sql
 
 __all__ = [
     "DATA_TABLES",
+    "ENERGY_FIELDS",
+    "QUARTER_MINUTES",
     "STATISTICS",
     "combined_statistic",
+    "quarter_columns",
     "rendered",
     "saturating_add",
     "saturating_sum",
@@ -37,6 +40,18 @@ def statistic_columns(fields: tuple[str, ...]) -> list[str]:
     return [f"{field}_{statistic}" for field in fields for statistic in STATISTICS]
 
 
+# The field of each device kind whose hourly rollup is also kept per quarter
+# hour (migration 0007): the energies, which window totals add up.
+ENERGY_FIELDS: Final = {"meter": "kwh_consumed_ac", "vehicle": "kwh_delivered_dc"}
+# The minute of the hour each quarter starts at.
+QUARTER_MINUTES: Final = (0, 15, 30, 45)
+
+
+def quarter_columns(field: str) -> list[str]:
+    """A rollup row's quarter-hour sums of `field`: `<field>_sum_00`, `_15`, `_30`, `_45`."""
+    return [f"{field}_sum_{minute:02d}" for minute in QUARTER_MINUTES]
+
+
 # Below this a value goes to the built-in sum(): no fewer than 1.7e18 of them overflow.
 _LARGE: Final = sql.SQL("float8 '1e290'")
 
@@ -55,15 +70,19 @@ def saturating_add(total: sql.Composable, amount: sql.Composable) -> sql.Compose
     ).format(total=total, amount=amount)
 
 
-def saturating_sum(column: sql.Composable) -> sql.Composed:
-    """sum(column) that saturates at +Infinity instead of failing with an overflow.
+def saturating_sum(column: sql.Composable, where: sql.Composable | None = None) -> sql.Composed:
+    """sum(column) that saturates at +Infinity instead of failing with an overflow,
+    over the rows that satisfy `where` when given.
 
     Values below 1e290 go to the built-in sum(); only larger ones pay the
     PL/pgSQL aggregate of migration 0004.
     """
+    also = sql.SQL("") if where is None else sql.SQL(" AND {}").format(where)
     return saturating_add(
-        sql.SQL("sum({0}) FILTER (WHERE {0} < {large})").format(column, large=_LARGE),
-        sql.SQL("saturating_sum({0}) FILTER (WHERE {0} >= {large})").format(column, large=_LARGE),
+        sql.SQL("sum({0}) FILTER (WHERE {0} < {large}{also})").format(column, large=_LARGE, also=also),
+        sql.SQL("saturating_sum({0}) FILTER (WHERE {0} >= {large}{also})").format(
+            column, large=_LARGE, also=also
+        ),
     )
 
 

@@ -21,7 +21,14 @@ from typing import Final
 
 from psycopg import sql
 
-from energy_server.storage.sql import STATISTICS, rendered, saturating_sum, statistic_columns, statistic_of
+from energy_server.storage.sql import (
+    STATISTICS,
+    quarter_columns,
+    rendered,
+    saturating_sum,
+    statistic_columns,
+    statistic_of,
+)
 
 __all__ = [
     "METER",
@@ -282,14 +289,26 @@ def _energy_parts(name: str, kind: str, device: str, energy: str) -> sql.Compose
     """`name (device_id, kwh)`: one kind's energy in the window, in parts.
 
     The whole hours come from the hourly rollup's covering index on hour.
-    Each edge hour is read from its rollup row instead of raw when that kind
-    has no reading in the hour outside the window (a window ending after the
-    newest reading: the usual "last 24 hours"). The check looks at the rollup
-    rows of that hour in the statement's own snapshot, so a reading stored
-    meanwhile cannot slip in, and it is made once per edge (an InitPlan), so a
-    branch not wanted is not run at all (a one-time filter). `head_hour` or
-    `tail_hour` NULL means that edge is read raw. The checks select a
-    column: Citus cannot read back a subplan's result that has none.
+    Each edge hour is read in the cheapest exact way its rollup rows allow:
+
+    - whole from its rollup rows when that kind has no reading in the hour
+      outside the window (a window ending after the newest reading: the
+      usual "last 24 hours");
+    - else from the rows' quarter-hour sums (migration 0007) for the whole
+      quarters inside the window, and raw for the rest of the edge, which
+      lies within one quarter: at most 15 minutes instead of up to an hour;
+    - else (a row of the hour written before its quarters were kept) raw.
+
+    `head_split` is the first quarter boundary at or after the window's
+    start, `tail_split` the last at or before its end; `head_first_quarter`
+    and `tail_last_quarter` number the quarters of the edge hours (1 to 4)
+    that lie inside the window, the first and the last, as array bounds. The checks look at
+    the rollup rows of that hour in the statement's own snapshot, so a
+    reading stored meanwhile cannot slip in, and each is made once per use
+    (an InitPlan), so a branch not wanted is not run at all (a one-time
+    filter). `head_hour` or `tail_hour` NULL means that edge is read raw.
+    The checks select a column: Citus cannot read back a subplan's result
+    that has none.
     """
     hourly, history = sql.Identifier(f"{kind}_hourly"), sql.Identifier(f"{kind}_readings")
     device_id, rollup_energy, raw_energy = (
@@ -301,17 +320,53 @@ def _energy_parts(name: str, kind: str, device: str, energy: str) -> sql.Compose
         "SELECT {device_id}, {rollup_energy} FROM {hourly}\n"
         "    WHERE hour >= %(rollup_start)s AND hour < %(rollup_end)s"
     ).format(device_id=device_id, rollup_energy=rollup_energy, hourly=hourly)
-    # Per edge: its hour's parameter, its raw range, and what a reading outside the window is.
+    quarters = sql.SQL("ARRAY[{}]").format(
+        sql.SQL(", ").join(sql.SQL("r.{}").format(sql.Identifier(c)) for c in quarter_columns(energy))
+    )
+    first_quarter = sql.Identifier(quarter_columns(energy)[0])
+    # Per edge: its hour's parameter, what a reading outside the window is, its
+    # raw range, the quarters it takes from the rollup, and the raw rest.
     edges = (
-        ("head_hour", "head_start", "head_end", sql.SQL("first_ts < %(head_start)s")),
-        ("tail_hour", "tail_start", "tail_end", sql.SQL("last_ts >= %(tail_end)s")),
+        (
+            "head_hour",
+            sql.SQL("first_ts < %(head_start)s"),
+            ("head_start", "head_end"),
+            sql.SQL("%(head_first_quarter)s::int4:4"),
+            ("head_start", "head_split"),
+        ),
+        (
+            "tail_hour",
+            sql.SQL("last_ts >= %(tail_end)s"),
+            ("tail_start", "tail_end"),
+            sql.SQL("1:%(tail_last_quarter)s::int4"),
+            ("tail_split", "tail_end"),
+        ),
     )
     branches: list[sql.Composable] = [whole]
-    for edge_hour, raw_start, raw_end, outside in edges:
+    for edge_hour, outside, raw_range, quarters_in_window, rest in edges:
+        hour = sql.Placeholder(edge_hour)
         in_rollup = sql.SQL(
             "({hour}::timestamptz IS NOT NULL AND NOT EXISTS"
             " (SELECT 1 FROM {hourly} WHERE hour = {hour} AND {outside}))"
-        ).format(hour=sql.Placeholder(edge_hour), hourly=hourly, outside=outside)
+        ).format(hour=hour, hourly=hourly, outside=outside)
+        in_quarters = sql.SQL(
+            "({hour}::timestamptz IS NOT NULL AND NOT {in_rollup} AND NOT EXISTS"
+            " (SELECT 1 FROM {hourly} WHERE hour = {hour} AND {first_quarter} IS NULL))"
+        ).format(hour=hour, in_rollup=in_rollup, hourly=hourly, first_quarter=first_quarter)
+
+        def raw(start: str, end: str, when: sql.Composable) -> sql.Composed:
+            return sql.SQL(
+                "SELECT {device_id}, {raw_energy} FROM {history}\n"
+                "    WHERE ts >= {start} AND ts < {end} AND {when}"
+            ).format(
+                device_id=device_id,
+                raw_energy=raw_energy,
+                history=history,
+                start=sql.Placeholder(start),
+                end=sql.Placeholder(end),
+                when=when,
+            )
+
         branches += [
             sql.SQL(
                 "SELECT {device_id}, {rollup_energy} FROM {hourly} WHERE hour = {hour} AND {in_rollup}"
@@ -319,20 +374,22 @@ def _energy_parts(name: str, kind: str, device: str, energy: str) -> sql.Compose
                 device_id=device_id,
                 rollup_energy=rollup_energy,
                 hourly=hourly,
-                hour=sql.Placeholder(edge_hour),
+                hour=hour,
                 in_rollup=in_rollup,
             ),
             sql.SQL(
-                "SELECT {device_id}, {raw_energy} FROM {history}\n"
-                "    WHERE ts >= {start} AND ts < {end} AND NOT {in_rollup}"
+                "SELECT r.{device_id}, unnest(({quarters})[{quarters_in_window}]) FROM {hourly} AS r\n"
+                "    WHERE r.hour = {hour} AND {in_quarters}"
             ).format(
                 device_id=device_id,
-                raw_energy=raw_energy,
-                history=history,
-                start=sql.Placeholder(raw_start),
-                end=sql.Placeholder(raw_end),
-                in_rollup=in_rollup,
+                hourly=hourly,
+                quarters=quarters,
+                hour=hour,
+                quarters_in_window=quarters_in_window,
+                in_quarters=in_quarters,
             ),
+            raw(*rest, in_quarters),
+            raw(*raw_range, sql.SQL("NOT {} AND NOT {}").format(in_rollup, in_quarters)),
         ]
     return sql.SQL("{name} (device_id, kwh) AS (\n    {branches}\n)").format(
         name=sql.Identifier(name), branches=sql.SQL("\n    UNION ALL\n    ").join(branches)

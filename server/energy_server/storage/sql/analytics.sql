@@ -180,26 +180,50 @@ WITH "meter_energy" (device_id, kwh) AS (
     UNION ALL
     SELECT "meter_id", "kwh_consumed_ac_sum" FROM "meter_hourly" WHERE hour = %(head_hour)s AND (%(head_hour)s::timestamptz IS NOT NULL AND NOT EXISTS (SELECT 1 FROM "meter_hourly" WHERE hour = %(head_hour)s AND first_ts < %(head_start)s))
     UNION ALL
+    SELECT r."meter_id", unnest((ARRAY[r."kwh_consumed_ac_sum_00", r."kwh_consumed_ac_sum_15", r."kwh_consumed_ac_sum_30", r."kwh_consumed_ac_sum_45"])[%(head_first_quarter)s::int4:4]) FROM "meter_hourly" AS r
+    WHERE r.hour = %(head_hour)s AND (%(head_hour)s::timestamptz IS NOT NULL AND NOT (%(head_hour)s::timestamptz IS NOT NULL AND NOT EXISTS (SELECT 1 FROM "meter_hourly" WHERE hour = %(head_hour)s AND first_ts < %(head_start)s)) AND NOT EXISTS (SELECT 1 FROM "meter_hourly" WHERE hour = %(head_hour)s AND "kwh_consumed_ac_sum_00" IS NULL))
+    UNION ALL
     SELECT "meter_id", "kwh_consumed_ac" FROM "meter_readings"
-    WHERE ts >= %(head_start)s AND ts < %(head_end)s AND NOT (%(head_hour)s::timestamptz IS NOT NULL AND NOT EXISTS (SELECT 1 FROM "meter_hourly" WHERE hour = %(head_hour)s AND first_ts < %(head_start)s))
+    WHERE ts >= %(head_start)s AND ts < %(head_split)s AND (%(head_hour)s::timestamptz IS NOT NULL AND NOT (%(head_hour)s::timestamptz IS NOT NULL AND NOT EXISTS (SELECT 1 FROM "meter_hourly" WHERE hour = %(head_hour)s AND first_ts < %(head_start)s)) AND NOT EXISTS (SELECT 1 FROM "meter_hourly" WHERE hour = %(head_hour)s AND "kwh_consumed_ac_sum_00" IS NULL))
+    UNION ALL
+    SELECT "meter_id", "kwh_consumed_ac" FROM "meter_readings"
+    WHERE ts >= %(head_start)s AND ts < %(head_end)s AND NOT (%(head_hour)s::timestamptz IS NOT NULL AND NOT EXISTS (SELECT 1 FROM "meter_hourly" WHERE hour = %(head_hour)s AND first_ts < %(head_start)s)) AND NOT (%(head_hour)s::timestamptz IS NOT NULL AND NOT (%(head_hour)s::timestamptz IS NOT NULL AND NOT EXISTS (SELECT 1 FROM "meter_hourly" WHERE hour = %(head_hour)s AND first_ts < %(head_start)s)) AND NOT EXISTS (SELECT 1 FROM "meter_hourly" WHERE hour = %(head_hour)s AND "kwh_consumed_ac_sum_00" IS NULL))
     UNION ALL
     SELECT "meter_id", "kwh_consumed_ac_sum" FROM "meter_hourly" WHERE hour = %(tail_hour)s AND (%(tail_hour)s::timestamptz IS NOT NULL AND NOT EXISTS (SELECT 1 FROM "meter_hourly" WHERE hour = %(tail_hour)s AND last_ts >= %(tail_end)s))
     UNION ALL
+    SELECT r."meter_id", unnest((ARRAY[r."kwh_consumed_ac_sum_00", r."kwh_consumed_ac_sum_15", r."kwh_consumed_ac_sum_30", r."kwh_consumed_ac_sum_45"])[1:%(tail_last_quarter)s::int4]) FROM "meter_hourly" AS r
+    WHERE r.hour = %(tail_hour)s AND (%(tail_hour)s::timestamptz IS NOT NULL AND NOT (%(tail_hour)s::timestamptz IS NOT NULL AND NOT EXISTS (SELECT 1 FROM "meter_hourly" WHERE hour = %(tail_hour)s AND last_ts >= %(tail_end)s)) AND NOT EXISTS (SELECT 1 FROM "meter_hourly" WHERE hour = %(tail_hour)s AND "kwh_consumed_ac_sum_00" IS NULL))
+    UNION ALL
     SELECT "meter_id", "kwh_consumed_ac" FROM "meter_readings"
-    WHERE ts >= %(tail_start)s AND ts < %(tail_end)s AND NOT (%(tail_hour)s::timestamptz IS NOT NULL AND NOT EXISTS (SELECT 1 FROM "meter_hourly" WHERE hour = %(tail_hour)s AND last_ts >= %(tail_end)s))
+    WHERE ts >= %(tail_split)s AND ts < %(tail_end)s AND (%(tail_hour)s::timestamptz IS NOT NULL AND NOT (%(tail_hour)s::timestamptz IS NOT NULL AND NOT EXISTS (SELECT 1 FROM "meter_hourly" WHERE hour = %(tail_hour)s AND last_ts >= %(tail_end)s)) AND NOT EXISTS (SELECT 1 FROM "meter_hourly" WHERE hour = %(tail_hour)s AND "kwh_consumed_ac_sum_00" IS NULL))
+    UNION ALL
+    SELECT "meter_id", "kwh_consumed_ac" FROM "meter_readings"
+    WHERE ts >= %(tail_start)s AND ts < %(tail_end)s AND NOT (%(tail_hour)s::timestamptz IS NOT NULL AND NOT EXISTS (SELECT 1 FROM "meter_hourly" WHERE hour = %(tail_hour)s AND last_ts >= %(tail_end)s)) AND NOT (%(tail_hour)s::timestamptz IS NOT NULL AND NOT (%(tail_hour)s::timestamptz IS NOT NULL AND NOT EXISTS (SELECT 1 FROM "meter_hourly" WHERE hour = %(tail_hour)s AND last_ts >= %(tail_end)s)) AND NOT EXISTS (SELECT 1 FROM "meter_hourly" WHERE hour = %(tail_hour)s AND "kwh_consumed_ac_sum_00" IS NULL))
 ), "vehicle_energy" (device_id, kwh) AS (
     SELECT "vehicle_id", "kwh_delivered_dc_sum" FROM "vehicle_hourly"
     WHERE hour >= %(rollup_start)s AND hour < %(rollup_end)s
     UNION ALL
     SELECT "vehicle_id", "kwh_delivered_dc_sum" FROM "vehicle_hourly" WHERE hour = %(head_hour)s AND (%(head_hour)s::timestamptz IS NOT NULL AND NOT EXISTS (SELECT 1 FROM "vehicle_hourly" WHERE hour = %(head_hour)s AND first_ts < %(head_start)s))
     UNION ALL
+    SELECT r."vehicle_id", unnest((ARRAY[r."kwh_delivered_dc_sum_00", r."kwh_delivered_dc_sum_15", r."kwh_delivered_dc_sum_30", r."kwh_delivered_dc_sum_45"])[%(head_first_quarter)s::int4:4]) FROM "vehicle_hourly" AS r
+    WHERE r.hour = %(head_hour)s AND (%(head_hour)s::timestamptz IS NOT NULL AND NOT (%(head_hour)s::timestamptz IS NOT NULL AND NOT EXISTS (SELECT 1 FROM "vehicle_hourly" WHERE hour = %(head_hour)s AND first_ts < %(head_start)s)) AND NOT EXISTS (SELECT 1 FROM "vehicle_hourly" WHERE hour = %(head_hour)s AND "kwh_delivered_dc_sum_00" IS NULL))
+    UNION ALL
     SELECT "vehicle_id", "kwh_delivered_dc" FROM "vehicle_readings"
-    WHERE ts >= %(head_start)s AND ts < %(head_end)s AND NOT (%(head_hour)s::timestamptz IS NOT NULL AND NOT EXISTS (SELECT 1 FROM "vehicle_hourly" WHERE hour = %(head_hour)s AND first_ts < %(head_start)s))
+    WHERE ts >= %(head_start)s AND ts < %(head_split)s AND (%(head_hour)s::timestamptz IS NOT NULL AND NOT (%(head_hour)s::timestamptz IS NOT NULL AND NOT EXISTS (SELECT 1 FROM "vehicle_hourly" WHERE hour = %(head_hour)s AND first_ts < %(head_start)s)) AND NOT EXISTS (SELECT 1 FROM "vehicle_hourly" WHERE hour = %(head_hour)s AND "kwh_delivered_dc_sum_00" IS NULL))
+    UNION ALL
+    SELECT "vehicle_id", "kwh_delivered_dc" FROM "vehicle_readings"
+    WHERE ts >= %(head_start)s AND ts < %(head_end)s AND NOT (%(head_hour)s::timestamptz IS NOT NULL AND NOT EXISTS (SELECT 1 FROM "vehicle_hourly" WHERE hour = %(head_hour)s AND first_ts < %(head_start)s)) AND NOT (%(head_hour)s::timestamptz IS NOT NULL AND NOT (%(head_hour)s::timestamptz IS NOT NULL AND NOT EXISTS (SELECT 1 FROM "vehicle_hourly" WHERE hour = %(head_hour)s AND first_ts < %(head_start)s)) AND NOT EXISTS (SELECT 1 FROM "vehicle_hourly" WHERE hour = %(head_hour)s AND "kwh_delivered_dc_sum_00" IS NULL))
     UNION ALL
     SELECT "vehicle_id", "kwh_delivered_dc_sum" FROM "vehicle_hourly" WHERE hour = %(tail_hour)s AND (%(tail_hour)s::timestamptz IS NOT NULL AND NOT EXISTS (SELECT 1 FROM "vehicle_hourly" WHERE hour = %(tail_hour)s AND last_ts >= %(tail_end)s))
     UNION ALL
+    SELECT r."vehicle_id", unnest((ARRAY[r."kwh_delivered_dc_sum_00", r."kwh_delivered_dc_sum_15", r."kwh_delivered_dc_sum_30", r."kwh_delivered_dc_sum_45"])[1:%(tail_last_quarter)s::int4]) FROM "vehicle_hourly" AS r
+    WHERE r.hour = %(tail_hour)s AND (%(tail_hour)s::timestamptz IS NOT NULL AND NOT (%(tail_hour)s::timestamptz IS NOT NULL AND NOT EXISTS (SELECT 1 FROM "vehicle_hourly" WHERE hour = %(tail_hour)s AND last_ts >= %(tail_end)s)) AND NOT EXISTS (SELECT 1 FROM "vehicle_hourly" WHERE hour = %(tail_hour)s AND "kwh_delivered_dc_sum_00" IS NULL))
+    UNION ALL
     SELECT "vehicle_id", "kwh_delivered_dc" FROM "vehicle_readings"
-    WHERE ts >= %(tail_start)s AND ts < %(tail_end)s AND NOT (%(tail_hour)s::timestamptz IS NOT NULL AND NOT EXISTS (SELECT 1 FROM "vehicle_hourly" WHERE hour = %(tail_hour)s AND last_ts >= %(tail_end)s))
+    WHERE ts >= %(tail_split)s AND ts < %(tail_end)s AND (%(tail_hour)s::timestamptz IS NOT NULL AND NOT (%(tail_hour)s::timestamptz IS NOT NULL AND NOT EXISTS (SELECT 1 FROM "vehicle_hourly" WHERE hour = %(tail_hour)s AND last_ts >= %(tail_end)s)) AND NOT EXISTS (SELECT 1 FROM "vehicle_hourly" WHERE hour = %(tail_hour)s AND "kwh_delivered_dc_sum_00" IS NULL))
+    UNION ALL
+    SELECT "vehicle_id", "kwh_delivered_dc" FROM "vehicle_readings"
+    WHERE ts >= %(tail_start)s AND ts < %(tail_end)s AND NOT (%(tail_hour)s::timestamptz IS NOT NULL AND NOT EXISTS (SELECT 1 FROM "vehicle_hourly" WHERE hour = %(tail_hour)s AND last_ts >= %(tail_end)s)) AND NOT (%(tail_hour)s::timestamptz IS NOT NULL AND NOT (%(tail_hour)s::timestamptz IS NOT NULL AND NOT EXISTS (SELECT 1 FROM "vehicle_hourly" WHERE hour = %(tail_hour)s AND last_ts >= %(tail_end)s)) AND NOT EXISTS (SELECT 1 FROM "vehicle_hourly" WHERE hour = %(tail_hour)s AND "kwh_delivered_dc_sum_00" IS NULL))
 ),
 ac AS (SELECT device_id AS meter_id, CASE WHEN sum("kwh") FILTER (WHERE "kwh" < float8 '1e290') IS NULL THEN saturating_sum("kwh") FILTER (WHERE "kwh" >= float8 '1e290') WHEN saturating_sum("kwh") FILTER (WHERE "kwh" >= float8 '1e290') IS NULL THEN sum("kwh") FILTER (WHERE "kwh" < float8 '1e290') WHEN sum("kwh") FILTER (WHERE "kwh" < float8 '1e290') > float8 '1.7976931348623157e308' - saturating_sum("kwh") FILTER (WHERE "kwh" >= float8 '1e290') THEN float8 'Infinity' ELSE sum("kwh") FILTER (WHERE "kwh" < float8 '1e290') + saturating_sum("kwh") FILTER (WHERE "kwh" >= float8 '1e290') END AS kwh FROM meter_energy GROUP BY 1),
 dc AS (SELECT device_id AS vehicle_id, CASE WHEN sum("kwh") FILTER (WHERE "kwh" < float8 '1e290') IS NULL THEN saturating_sum("kwh") FILTER (WHERE "kwh" >= float8 '1e290') WHEN saturating_sum("kwh") FILTER (WHERE "kwh" >= float8 '1e290') IS NULL THEN sum("kwh") FILTER (WHERE "kwh" < float8 '1e290') WHEN sum("kwh") FILTER (WHERE "kwh" < float8 '1e290') > float8 '1.7976931348623157e308' - saturating_sum("kwh") FILTER (WHERE "kwh" >= float8 '1e290') THEN float8 'Infinity' ELSE sum("kwh") FILTER (WHERE "kwh" < float8 '1e290') + saturating_sum("kwh") FILTER (WHERE "kwh" >= float8 '1e290') END AS kwh FROM vehicle_energy GROUP BY 1),

@@ -36,9 +36,14 @@ from typing import Final
 from psycopg import sql
 
 from energy_server.storage.sql import (
+    ENERGY_FIELDS,
+    QUARTER_MINUTES,
     STATISTICS,
     combined_statistic,
+    quarter_columns,
     rendered,
+    saturating_add,
+    saturating_sum,
     statistic_columns,
     statistic_of,
 )
@@ -86,8 +91,23 @@ WHERE f.ts < p.ts OR f.ts < f.newest_before OR u.{device} IS NULL
 )
 
 
+def _in_quarter(minute: int) -> sql.Composed:
+    """Whether a row's `ts` lies in the quarter of its hour that starts at `minute`."""
+    offset = sql.SQL("ts - {}").format(_HOUR_OF_TS)
+    bounds = []
+    if minute > 0:
+        bounds.append(sql.SQL("{} >= interval {}").format(offset, sql.Literal(f"{minute} minutes")))
+    if minute + 15 < 60:
+        bounds.append(sql.SQL("{} < interval {}").format(offset, sql.Literal(f"{minute + 15} minutes")))
+    return sql.SQL(" AND ").join(bounds)
+
+
 def _rollup_upsert(
-    table: str, keys: tuple[tuple[str, sql.Composable], ...], fields: tuple[str, ...], rows_from: str
+    table: str,
+    keys: tuple[tuple[str, sql.Composable], ...],
+    fields: tuple[str, ...],
+    rows_from: str,
+    quarters_of: str | None = None,
 ) -> sql.Composed:
     """Add the rows of `rows_from`, grouped by `keys`, to the rollup `table`.
 
@@ -95,10 +115,20 @@ def _rollup_upsert(
     and last reading time; adding is associative, so any split of the rows
     into batches gives the same rollup. Groups go in key order, so that
     concurrent writers lock rollup rows in one order and cannot deadlock.
+    `quarters_of` names a field whose sum is also kept per quarter hour
+    (migration 0007): 0 for a quarter without readings, and a row's unknown
+    (NULL) quarter stays unknown.
     """
     key_names = [name for name, _ in keys]
-    columns = [*key_names, "reading_count", *statistic_columns(fields), "first_ts", "last_ts"]
+    quarters = quarter_columns(quarters_of) if quarters_of else []
+    columns = [*key_names, "reading_count", *statistic_columns(fields), *quarters, "first_ts", "last_ts"]
     statistics = [statistic_of(statistic, sql.Identifier(f)) for f in fields for statistic in STATISTICS]
+    if quarters_of:
+        energy = sql.Identifier(quarters_of)
+        statistics += [
+            sql.SQL("coalesce({}, 0)").format(saturating_sum(energy, _in_quarter(minute)))
+            for minute in QUARTER_MINUTES
+        ]
     updates: list[sql.Composable] = [sql.SQL("reading_count = h.reading_count + EXCLUDED.reading_count")]
     updates += [
         sql.SQL("{} = {}").format(
@@ -110,6 +140,13 @@ def _rollup_upsert(
         for f in fields
         for statistic in STATISTICS
         for column in [sql.Identifier(f"{f}_{statistic}")]
+    ]
+    updates += [
+        sql.SQL("{column} = CASE WHEN h.{column} IS NOT NULL THEN {sum} END").format(
+            column=column,
+            sum=saturating_add(sql.SQL("h.{}").format(column), sql.SQL("EXCLUDED.{}").format(column)),
+        )
+        for column in map(sql.Identifier, quarters)
     ]
     updates += [
         sql.SQL("first_ts = least(h.first_ts, EXCLUDED.first_ts)"),
@@ -143,7 +180,7 @@ _BACKFILL_SHARD: Final = sql.SQL("0::int2")
 
 def _device_hourly(kind: str, device: str, fields: tuple[str, ...], rows_from: str) -> sql.Composed:
     keys = ((device, sql.Identifier(device)), ("hour", _HOUR_OF_TS))
-    return _rollup_upsert(f"{kind}_hourly", keys, fields, rows_from)
+    return _rollup_upsert(f"{kind}_hourly", keys, fields, rows_from, quarters_of=ENERGY_FIELDS[kind])
 
 
 def _fleet_minutely(
