@@ -522,15 +522,13 @@ class AnalyticsRepository(_PooledRepository):
     async def efficiency_anomalies(
         self, window: Window, threshold: float, *, offset: int, limit: int
     ) -> list[EfficiencyAnomaly]:
-        rows = await self._rows(
-            analytics_sql.SELECT_ANOMALIES,
-            {
-                "threshold": threshold,
-                "offset": offset,
-                "limit": limit,
-                **_with_edge_hours(window, self._hours),
-            },
-        )
+        edges = _with_edge_hours(window, self._hours)
+        params = {"threshold": threshold, "offset": offset, "limit": limit, **edges}
+        async with self._transaction() as connection:
+            async with connection.pipeline():
+                await connection.execute(analytics_sql.SERIAL_PLAN)
+                cursor = await connection.execute(analytics_sql.SELECT_ANOMALIES, params)
+            rows = await cursor.fetchall()
         return [EfficiencyAnomaly(*row) for row in rows]
 
 

@@ -36,6 +36,7 @@ __all__ = [
     "SELECT_ANOMALIES",
     "SELECT_VEHICLE_LINK",
     "SELECT_VEHICLE_LINKS_AFTER",
+    "SERIAL_PLAN",
     "UPSERT_VEHICLE_LINK",
     "VEHICLE",
     "TableGroup",
@@ -264,6 +265,15 @@ VEHICLE: Final = _table_group("vehicle", "vehicle_id", _VEHICLE_FIELDS)
 # 1,669 compiling (measured, EXPLAIN ANALYZE) and took 540 ms without.
 READ_SESSION: Final = "SET jit = off"
 
+# The anomaly ranking plans without parallel workers (in its own transaction).
+# Its raw branches each start workers even when their one-time filter is
+# false (they go under the Gather), about 15 ms a launch for nothing; without
+# them, one day of 10,000 meters and vehicles on PostgreSQL 15 took 214-219 ms
+# instead of 256-261 (edges at :30), 190-205 instead of 209-223 (the last
+# 24 h) and 152-162 instead of 112-128 (whole hours); and with every core
+# busy serving other callers, workers only add their start-up (measured).
+SERIAL_PLAN: Final = "SET LOCAL max_parallel_workers_per_gather = 0"
+
 # now() sits in VALUES, not in DO UPDATE SET: Citus refuses functions that
 # are not IMMUTABLE there, and evaluates those of VALUES on the coordinator.
 UPSERT_VEHICLE_LINK: Final = """
@@ -302,15 +312,18 @@ def _energy_parts(name: str, kind: str, device: str, energy: str) -> sql.Compose
     `head_split` is the first quarter boundary at or after the window's
     start, `tail_split` the last at or before its end; `head_first_quarter`
     and `tail_last_quarter` number the quarters of the edge hours (1 to 4)
-    that lie inside the window, the first and the last, as array bounds. The checks look at
-    the rollup rows of that hour in the statement's own snapshot, so a
-    reading stored meanwhile cannot slip in, and each is made once per use
-    (an InitPlan), so a branch not wanted is not run at all (a one-time
-    filter). `head_hour` or `tail_hour` NULL means that edge is read raw.
-    The checks select a column: Citus cannot read back a subplan's result
-    that has none.
+    that lie inside the window, the first and the last, as array bounds.
+    Whether an edge hour has a reading outside the window is asked of the
+    fleet's minute rollup (a few rows a minute, written in the same
+    transaction as the hourly rows) rather than of the 10,000 hourly rows of
+    that hour. The checks read the statement's own snapshot, so a reading
+    stored meanwhile cannot slip in, and each is made once per use (an
+    InitPlan), so a branch not wanted is not run at all (a one-time filter).
+    `head_hour` or `tail_hour` NULL means that edge is read raw. The checks
+    select a column: Citus cannot read back a subplan's result that has none.
     """
     hourly, history = sql.Identifier(f"{kind}_hourly"), sql.Identifier(f"{kind}_readings")
+    fleet = sql.Identifier(f"{kind}_fleet_minutely")
     device_id, rollup_energy, raw_energy = (
         sql.Identifier(device),
         sql.Identifier(f"{energy}_sum"),
@@ -324,19 +337,23 @@ def _energy_parts(name: str, kind: str, device: str, energy: str) -> sql.Compose
         sql.SQL(", ").join(sql.SQL("r.{}").format(sql.Identifier(c)) for c in quarter_columns(energy))
     )
     first_quarter = sql.Identifier(quarter_columns(energy)[0])
-    # Per edge: its hour's parameter, what a reading outside the window is, its
-    # raw range, the quarters it takes from the rollup, and the raw rest.
+    # Per edge: its hour's parameter, the fleet minute rows that would hold a
+    # reading of that hour outside the window, its raw range, the quarters it
+    # takes from the rollup, and the raw rest.
     edges = (
         (
             "head_hour",
-            sql.SQL("first_ts < %(head_start)s"),
+            sql.SQL("minute >= %(head_hour)s AND minute < %(head_start)s AND first_ts < %(head_start)s"),
             ("head_start", "head_end"),
             sql.SQL("%(head_first_quarter)s::int4:4"),
             ("head_start", "head_split"),
         ),
         (
             "tail_hour",
-            sql.SQL("last_ts >= %(tail_end)s"),
+            sql.SQL(
+                "minute > %(tail_end)s - interval '1 minute'"
+                " AND minute < %(tail_hour)s + interval '1 hour' AND last_ts >= %(tail_end)s"
+            ),
             ("tail_start", "tail_end"),
             sql.SQL("1:%(tail_last_quarter)s::int4"),
             ("tail_split", "tail_end"),
@@ -346,9 +363,8 @@ def _energy_parts(name: str, kind: str, device: str, energy: str) -> sql.Compose
     for edge_hour, outside, raw_range, quarters_in_window, rest in edges:
         hour = sql.Placeholder(edge_hour)
         in_rollup = sql.SQL(
-            "({hour}::timestamptz IS NOT NULL AND NOT EXISTS"
-            " (SELECT 1 FROM {hourly} WHERE hour = {hour} AND {outside}))"
-        ).format(hour=hour, hourly=hourly, outside=outside)
+            "({hour}::timestamptz IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {fleet} WHERE {outside}))"
+        ).format(hour=hour, fleet=fleet, outside=outside)
         in_quarters = sql.SQL(
             "({hour}::timestamptz IS NOT NULL AND NOT {in_rollup} AND NOT EXISTS"
             " (SELECT 1 FROM {hourly} WHERE hour = {hour} AND {first_quarter} IS NULL))"
