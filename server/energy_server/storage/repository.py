@@ -524,10 +524,11 @@ class AnalyticsRepository(_PooledRepository):
     ) -> list[EfficiencyAnomaly]:
         edges = _with_edge_hours(window, self._hours)
         params = {"threshold": threshold, "offset": offset, "limit": limit, **edges}
-        async with self._transaction() as connection:
-            async with connection.pipeline():
-                await connection.execute(analytics_sql.SERIAL_PLAN)
-                cursor = await connection.execute(analytics_sql.SELECT_ANOMALIES, params)
+        # A transaction of its own on the autocommit read pool, for SERIAL_PLAN's
+        # SET LOCAL; BEGIN, SET, the ranking and COMMIT go in one round trip.
+        async with self._transaction() as connection, connection.pipeline(), connection.transaction():
+            await connection.execute(analytics_sql.SERIAL_PLAN)
+            cursor = await connection.execute(analytics_sql.SELECT_ANOMALIES, params)
             rows = await cursor.fetchall()
         return [EfficiencyAnomaly(*row) for row in rows]
 
