@@ -83,9 +83,10 @@ MULTI_PROCESS = [
     for s in SCENARIOS[1:3]
 ]
 LOAD_CONNECTIONS = 2
-# The targets of the 2-core machine; bench/report.py gives each its verdict.
+# The targets of the 2-core machine (issue 16 raised (b) to 0.6 x T and added
+# (c) >= 1.5 x S); bench/report.py gives each its verdict.
 ORIGINAL_PER_S = 750  # the original design here: 1 reading per HTTP request, 64 connections
-RATIO_TARGETS = {"(a)/L": 0.6, "(b)/T stream": 0.5, "(c)/T unary": 0.6}
+RATIO_TARGETS = {"(a)/L": 0.6, "(b)/T stream": 0.6, "(c)/T unary": 0.6, "(c)/S": 1.5}
 RATE_TARGETS = {"a": 75_000, "c": 5 * ORIGINAL_PER_S}
 
 

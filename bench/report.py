@@ -56,6 +56,7 @@ def main() -> None:
         ("(a)/L", ratios["(a)/L"], RATIO_TARGETS["(a)/L"], True, "x"),
         ("(b)/T stream, 1 reading/message", ratios["(b)/T stream"], RATIO_TARGETS["(b)/T stream"], True, "x"),
         ("(c)/T unary, 1 reading/call", ratios["(c)/T unary"], RATIO_TARGETS["(c)/T unary"], True, "x"),
+        ("(c)/S, 1 reading/call", ratios["(c)/S"], RATIO_TARGETS["(c)/S"], True, "x"),
         ("(c) unary 1/call, readings/s", service["c"]["readings_per_s"], RATE_TARGETS["c"], True, "/s"),
     ]
     performance = reads.get(("GetVehiclePerformance", 1))
