@@ -360,6 +360,35 @@ async def test_anomalies_are_listed_worst_first_across_pages(ingest: Ingest, ana
     assert found == [("V-e", below), ("V-a", below), ("V-d", above), ("V-b", below)]
 
 
+async def _send_energies(
+    ingest: Ingest, meters: dict[datetime, float], vehicles: dict[datetime, float]
+) -> None:
+    """Readings of meter M-x and vehicle V-x with these energies at these instants."""
+    await send(
+        ingest,
+        "unary",
+        [meter("M-x", at, kwh) for at, kwh in meters.items()]
+        + [vehicle("V-x", at, kwh_delivered_dc=kwh) for at, kwh in vehicles.items()],
+    )
+
+
+async def _assert_the_anomaly_has_the_window_s_energies(
+    analytics: Analytics,
+    first: datetime,
+    last: datetime,
+    meters: dict[datetime, float],
+    vehicles: dict[datetime, float],
+) -> None:
+    listed = await analytics.ListEfficiencyAnomalies(
+        analytics_pb2.ListEfficiencyAnomaliesRequest(window=window(first, last))
+    )
+    [anomaly] = listed.anomalies
+    assert anomaly.ac_consumed_kwh == pytest.approx(sum(v for at, v in meters.items() if first <= at < last))
+    assert anomaly.dc_delivered_kwh == pytest.approx(
+        sum(v for at, v in vehicles.items() if first <= at < last)
+    )
+
+
 @pytest.mark.parametrize(
     ("start", "end"),
     [
@@ -378,24 +407,13 @@ async def test_anomalies_are_listed_worst_first_across_pages(ingest: Ingest, ana
 async def test_anomaly_energies_are_exact_whichever_way_the_edge_hours_are_read(
     ingest: Ingest, analytics: Analytics, start: timedelta, end: timedelta
 ) -> None:
-    """Edge hours come from their rollup rows only when no reading of theirs is outside the window."""
+    """An edge hour is read whole from its rollup rows, by its quarters plus raw, or raw: all exact."""
     await link(analytics, "V-x", "M-x")
     meters = {BASE_TIME + timedelta(hours=h, minutes=m): 1.0 + m for h in range(6) for m in (10, 50)}
     vehicles = {BASE_TIME + timedelta(hours=h, minutes=m): 0.1 + m / 100 for h in range(6) for m in (20, 40)}
-    await send(
-        ingest,
-        "unary",
-        [meter("M-x", at, kwh) for at, kwh in meters.items()]
-        + [vehicle("V-x", at, kwh_delivered_dc=kwh) for at, kwh in vehicles.items()],
-    )
-    first, last = BASE_TIME + start, BASE_TIME + end
-    listed = await analytics.ListEfficiencyAnomalies(
-        analytics_pb2.ListEfficiencyAnomaliesRequest(window=window(first, last))
-    )
-    [anomaly] = listed.anomalies
-    assert anomaly.ac_consumed_kwh == pytest.approx(sum(v for at, v in meters.items() if first <= at < last))
-    assert anomaly.dc_delivered_kwh == pytest.approx(
-        sum(v for at, v in vehicles.items() if first <= at < last)
+    await _send_energies(ingest, meters, vehicles)
+    await _assert_the_anomaly_has_the_window_s_energies(
+        analytics, BASE_TIME + start, BASE_TIME + end, meters, vehicles
     )
 
 
@@ -407,18 +425,13 @@ async def test_edge_hours_with_unknown_quarters_are_read_raw_and_stay_unknown(
     first = {BASE_TIME + timedelta(hours=h, minutes=m): 1.0 + m for h in range(3) for m in (5, 35)}
     later = {BASE_TIME + timedelta(hours=h, minutes=m): 2.0 + m for h in range(3) for m in (20, 50)}
     dc = {BASE_TIME + timedelta(hours=h, minutes=m): 0.5 + m / 100 for h in range(3) for m in (10, 40)}
-    await send(
-        ingest,
-        "unary",
-        [meter("M-x", at, kwh) for at, kwh in first.items()]
-        + [vehicle("V-x", at, kwh_delivered_dc=kwh) for at, kwh in dc.items()],
-    )
+    await _send_energies(ingest, first, dc)
     async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as connection:
         await connection.execute(
             "UPDATE meter_hourly SET kwh_consumed_ac_sum_00 = NULL, kwh_consumed_ac_sum_15 = NULL,"
             " kwh_consumed_ac_sum_30 = NULL, kwh_consumed_ac_sum_45 = NULL"
         )
-    await send(ingest, "unary", [meter("M-x", at, kwh) for at, kwh in later.items()])
+    await _send_energies(ingest, later, {})
     quarters = await fetch(
         database_url,
         "SELECT kwh_consumed_ac_sum_00, kwh_consumed_ac_sum_15, kwh_consumed_ac_sum_30,"
@@ -427,16 +440,13 @@ async def test_edge_hours_with_unknown_quarters_are_read_raw_and_stay_unknown(
     assert quarters == [(None,) * 4] * 3  # ingest never adds to an unknown quarter
     unknown = "SELECT count(*) FROM vehicle_hourly WHERE kwh_delivered_dc_sum_00 IS NULL"
     assert await fetch(database_url, unknown) == [(0,)]
-
-    meters = first | later
-    start, end = BASE_TIME + timedelta(minutes=25), BASE_TIME + timedelta(hours=2, minutes=40)
-    [anomaly] = (
-        await analytics.ListEfficiencyAnomalies(
-            analytics_pb2.ListEfficiencyAnomaliesRequest(window=window(start, end))
-        )
-    ).anomalies
-    assert anomaly.ac_consumed_kwh == pytest.approx(sum(v for at, v in meters.items() if start <= at < end))
-    assert anomaly.dc_delivered_kwh == pytest.approx(sum(v for at, v in dc.items() if start <= at < end))
+    await _assert_the_anomaly_has_the_window_s_energies(
+        analytics,
+        BASE_TIME + timedelta(minutes=25),
+        BASE_TIME + timedelta(hours=2, minutes=40),
+        first | later,
+        dc,
+    )
 
 
 # ---- Validation -------------------------------------------------------------------
