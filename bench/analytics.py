@@ -67,16 +67,22 @@ async def time_calls(
     return latencies, errors
 
 
-# Three 24 h windows at the newest day: its 24 whole hours (rollups only);
+# Five 24 h windows at the newest day: its 24 whole hours (rollups only);
 # the same day less 30 minutes at each end, whose partial hours hold readings
-# outside the window and are read raw (300,000 readings per kind at each edge
-# for a fleet-wide call); and the "last 24 hours" asked at half past, when no
-# reading is newer than the window's end, so the tail hour is whole in the
-# window and its rollup rows serve it (the head is read raw).
+# outside the window ("raw edges"; for the anomaly ranking they fall on
+# quarter-hour boundaries, so the hourly rows' quarter energies serve them);
+# the same day from 00:01 to 23:59, whose edges are 14 minutes into a quarter
+# and read raw (140,000 readings per kind at each edge for a fleet-wide
+# call); and the "last 24 hours" asked at half past and at one minute past,
+# when no reading is newer than the window's end, so the tail hour is whole
+# in the window and its rollup rows serve it (the head: quarters, or 14
+# minutes raw).
 WINDOWS = {
     "whole hours": (timedelta(hours=24), timedelta(0)),
     "raw edges": (timedelta(hours=23, minutes=30), timedelta(minutes=30)),
+    "edges in quarters": (timedelta(hours=23, minutes=59), timedelta(minutes=1)),
     "last 24 h": (timedelta(hours=23, minutes=30), timedelta(minutes=-30)),
+    "last 24 h at :01": (timedelta(hours=23, minutes=59), timedelta(minutes=-1)),
 }
 
 

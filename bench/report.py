@@ -28,7 +28,7 @@ def _print_stages(stages: list[dict[str, Any]]) -> None:
     for row in stages[0]["results"]:
         other = later[(row["rpc"], row["callers"], row["window"])]
         print(
-            f"  {row['window']:<12} {row['rpc']:<28} callers {row['callers']:>2}"
+            f"  {row['window']:<17} {row['rpc']:<28} callers {row['callers']:>2}"
             f"  {days[0]} d {row['p50_ms']:8.2f} / {row['p99_ms']:8.2f}"
             f"   {days[1]} d {other['p50_ms']:8.2f} / {other['p99_ms']:8.2f}"
             f"   p99 x{other['p99_ms'] / row['p99_ms']:.2f}"
@@ -68,7 +68,7 @@ def main() -> None:
             ("fleet summary p99 (1 caller), ms", summary["p99_ms"], 20.0, False, "ms"),
             ("anomalies p99 (1 caller), ms", anomalies["p99_ms"], 250.0, False, "ms"),
         ]
-        for label in ("last 24 h", "whole hours"):
+        for label in ("edges in quarters", "last 24 h", "last 24 h at :01", "whole hours"):
             other = [
                 r
                 for r in analytics["results"]

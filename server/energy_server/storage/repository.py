@@ -524,10 +524,10 @@ class AnalyticsRepository(_PooledRepository):
     ) -> list[EfficiencyAnomaly]:
         edges = _with_edge_hours(window, self._hours)
         params = {"threshold": threshold, "offset": offset, "limit": limit, **edges}
-        # A transaction of its own on the autocommit read pool, for SERIAL_PLAN's
-        # SET LOCAL; BEGIN, SET, the ranking and COMMIT go in one round trip.
+        # A transaction of its own on the autocommit read pool, for the settings'
+        # SET LOCAL; BEGIN, the settings, the ranking and COMMIT go in one round trip.
         async with self._transaction() as connection, connection.pipeline(), connection.transaction():
-            await connection.execute(analytics_sql.SERIAL_PLAN)
+            await connection.execute(analytics_sql.RANKING_PLAN_SETTINGS)
             cursor = await connection.execute(analytics_sql.SELECT_ANOMALIES, params)
             rows = await cursor.fetchall()
         return [EfficiencyAnomaly(*row) for row in rows]

@@ -32,11 +32,11 @@ from energy_server.storage.sql import (
 
 __all__ = [
     "METER",
+    "RANKING_PLAN_SETTINGS",
     "READ_SESSION",
     "SELECT_ANOMALIES",
     "SELECT_VEHICLE_LINK",
     "SELECT_VEHICLE_LINKS_AFTER",
-    "SERIAL_PLAN",
     "UPSERT_VEHICLE_LINK",
     "VEHICLE",
     "TableGroup",
@@ -265,14 +265,23 @@ VEHICLE: Final = _table_group("vehicle", "vehicle_id", _VEHICLE_FIELDS)
 # 1,669 compiling (measured, EXPLAIN ANALYZE) and took 540 ms without.
 READ_SESSION: Final = "SET jit = off"
 
-# The anomaly ranking plans without parallel workers (in its own transaction).
-# Its raw branches each start workers even when their one-time filter is
-# false (they go under the Gather), about 15 ms a launch for nothing; without
-# them, one day of 10,000 meters and vehicles on PostgreSQL 15 took 214-219 ms
-# instead of 256-261 (edges at :30), 190-205 instead of 209-223 (the last
-# 24 h) and 152-162 instead of 112-128 (whole hours); and with every core
-# busy serving other callers, workers only add their start-up (measured).
-SERIAL_PLAN: Final = "SET LOCAL max_parallel_workers_per_gather = 0"
+# How the anomaly ranking is planned, for its own transaction only
+# (set_config(..., true) is SET LOCAL). Measured on PostgreSQL 15, one day of
+# 10,000 meters and vehicles, 7 runs each:
+# - no parallel workers: its raw branches each started workers even when
+#   their one-time filter was false (they sit under the Gather), about 15 ms
+#   a launch for nothing; serial took 214-219 ms instead of 256-261 (edges at
+#   :30), 190-205 instead of 209-223 (the last 24 h) and 152-162 instead of
+#   112-128 (whole hours); with every core busy serving other callers,
+#   workers only add their start-up;
+# - no nested loops: the planner guesses 67 rows for the per-device totals
+#   (an aggregate over a UNION ALL), 10,000 in truth, and with edges at :01
+#   and :59 it joined them to the links in a nested loop: 4.0-4.2 s instead
+#   of 424-434 ms. The ranking has no join a nested loop serves.
+RANKING_PLAN_SETTINGS: Final = (
+    "SELECT set_config('max_parallel_workers_per_gather', '0', true),"
+    " set_config('enable_nestloop', 'off', true)"
+)
 
 # now() sits in VALUES, not in DO UPDATE SET: Citus refuses functions that
 # are not IMMUTABLE there, and evaluates those of VALUES on the coordinator.
