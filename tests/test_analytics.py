@@ -417,6 +417,22 @@ async def test_anomaly_energies_are_exact_whichever_way_the_edge_hours_are_read(
     )
 
 
+async def test_an_efficiency_beyond_the_largest_double_is_listed_as_infinite(
+    ingest: Ingest, analytics: Analytics
+) -> None:
+    """DC 1e308 over AC 0.5 overflows a float8 division; found by the property test on Citus."""
+    await link(analytics, "V-x", "M-x")
+    await _send_energies(ingest, {BASE_TIME: 0.5}, {BASE_TIME + timedelta(minutes=1): 1e308})
+    [anomaly] = (
+        await analytics.ListEfficiencyAnomalies(
+            analytics_pb2.ListEfficiencyAnomaliesRequest(window=window(BASE_TIME, BASE_TIME + HOUR))
+        )
+    ).anomalies
+    assert (anomaly.ac_consumed_kwh, anomaly.dc_delivered_kwh) == (0.5, 1e308)
+    assert math.isinf(anomaly.efficiency_ratio)
+    assert anomaly.kind == analytics_pb2.ANOMALY_KIND_ABOVE_ONE
+
+
 async def test_edge_hours_with_unknown_quarters_are_read_raw_and_stay_unknown(
     ingest: Ingest, analytics: Analytics, database_url: str
 ) -> None:

@@ -424,6 +424,9 @@ def _energy_parts(name: str, kind: str, device: str, energy: str) -> sql.Compose
 # Efficiency per linked vehicle with AC energy in the window, outside
 # [threshold, 1], worst first. Vehicles without DC readings have efficiency 0;
 # one whose AC and DC sums are both +Infinity has none ('NaN') and is not listed.
+# A ratio beyond the largest float8 (DC 1e308 over AC 0.5) is +Infinity, as in
+# IEEE arithmetic, where PostgreSQL's division fails: only an AC below 1 can
+# overflow it, and CASE tests that first, so the product cannot overflow.
 # Only the two energies are read: the covering indexes on hour serve the
 # whole hours, and no other statistic is carried through the aggregation.
 SELECT_ANOMALIES: Final = rendered(
@@ -434,7 +437,9 @@ ac AS (SELECT device_id AS meter_id, {kwh} AS kwh FROM meter_energy GROUP BY 1),
 dc AS (SELECT device_id AS vehicle_id, {kwh} AS kwh FROM vehicle_energy GROUP BY 1),
 rated AS (
     SELECT l.vehicle_id, l.meter_id, ac.kwh AS ac_kwh, coalesce(dc.kwh, 0) AS dc_kwh,
-           coalesce(dc.kwh, 0) / ac.kwh AS ratio
+           CASE WHEN ac.kwh >= 1 THEN coalesce(dc.kwh, 0) / ac.kwh
+                WHEN coalesce(dc.kwh, 0) > ac.kwh * float8 '1.7976931348623157e308' THEN float8 'Infinity'
+                ELSE coalesce(dc.kwh, 0) / ac.kwh END AS ratio
     FROM vehicle_meter_map AS l
     JOIN ac USING (meter_id)
     LEFT JOIN dc USING (vehicle_id)

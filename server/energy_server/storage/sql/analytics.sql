@@ -232,7 +232,9 @@ ac AS (SELECT device_id AS meter_id, CASE WHEN sum("kwh") FILTER (WHERE "kwh" < 
 dc AS (SELECT device_id AS vehicle_id, CASE WHEN sum("kwh") FILTER (WHERE "kwh" < float8 '1e290') IS NULL THEN saturating_sum("kwh") FILTER (WHERE "kwh" >= float8 '1e290') WHEN saturating_sum("kwh") FILTER (WHERE "kwh" >= float8 '1e290') IS NULL THEN sum("kwh") FILTER (WHERE "kwh" < float8 '1e290') WHEN sum("kwh") FILTER (WHERE "kwh" < float8 '1e290') > float8 '1.7976931348623157e308' - saturating_sum("kwh") FILTER (WHERE "kwh" >= float8 '1e290') THEN float8 'Infinity' ELSE sum("kwh") FILTER (WHERE "kwh" < float8 '1e290') + saturating_sum("kwh") FILTER (WHERE "kwh" >= float8 '1e290') END AS kwh FROM vehicle_energy GROUP BY 1),
 rated AS (
     SELECT l.vehicle_id, l.meter_id, ac.kwh AS ac_kwh, coalesce(dc.kwh, 0) AS dc_kwh,
-           coalesce(dc.kwh, 0) / ac.kwh AS ratio
+           CASE WHEN ac.kwh >= 1 THEN coalesce(dc.kwh, 0) / ac.kwh
+                WHEN coalesce(dc.kwh, 0) > ac.kwh * float8 '1.7976931348623157e308' THEN float8 'Infinity'
+                ELSE coalesce(dc.kwh, 0) / ac.kwh END AS ratio
     FROM vehicle_meter_map AS l
     JOIN ac USING (meter_id)
     LEFT JOIN dc USING (vehicle_id)
