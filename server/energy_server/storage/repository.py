@@ -286,14 +286,23 @@ _QUARTER = timedelta(minutes=15)
 _TABLES = {DeviceKind.METER: analytics_sql.METER, DeviceKind.VEHICLE: analytics_sql.VEHICLE}
 
 
+def _floor(instant: datetime, period: timedelta) -> datetime:
+    """The last boundary of `period` (aligned on the Unix epoch) at or before `instant`."""
+    return instant - (instant - _EPOCH) % period
+
+
+def _ceil(instant: datetime, period: timedelta) -> datetime:
+    """The first boundary of `period` (aligned on the Unix epoch) at or after `instant`."""
+    return instant + (-(instant - _EPOCH) % period)
+
+
 def _ranges(window: Window, period: timedelta | None) -> dict[str, datetime]:
     """Split a window into whole rollup periods and raw head and tail edges.
 
     `period` None (no rollups wanted) reads the whole window raw.
     """
     if period is not None:
-        first_whole = window.start + (-(window.start - _EPOCH) % period)
-        last_whole = window.end - ((window.end - _EPOCH) % period)
+        first_whole, last_whole = _ceil(window.start, period), _floor(window.end, period)
         if first_whole < last_whole:
             return {
                 "rollup_start": first_whole,
@@ -314,11 +323,6 @@ def _ranges(window: Window, period: timedelta | None) -> dict[str, datetime]:
     }
 
 
-def _hour_of(instant: datetime) -> datetime:
-    """The start of the UTC hour `instant` lies in."""
-    return instant - (instant - _EPOCH) % _HOUR
-
-
 def _with_edge_hours(window: Window, period: timedelta | None) -> dict[str, datetime | int | None]:
     """`_ranges` plus the rollup periods holding the raw edges, where there are whole periods,
     and the quarter-hour boundaries that split each edge (SELECT_ANOMALIES says how).
@@ -329,15 +333,14 @@ def _with_edge_hours(window: Window, period: timedelta | None) -> dict[str, date
     `tail_split` the last at or before its end.
     """
     ranges = _ranges(window, period)
-    head_split = window.start + (-(window.start - _EPOCH) % _QUARTER)
-    tail_split = window.end - ((window.end - _EPOCH) % _QUARTER)
+    head_split, tail_split = _ceil(window.start, _QUARTER), _floor(window.end, _QUARTER)
     splits: dict[str, datetime | int] = {
         "head_split": head_split,
         "tail_split": tail_split,
         # Quarters of the edge hours inside the window, as 1-based array bounds
         # (a head starting at :00 of its hour has none: it is a whole hour).
-        "head_first_quarter": (head_split - _hour_of(window.start)) // _QUARTER + 1,
-        "tail_last_quarter": (tail_split - _hour_of(window.end)) // _QUARTER,
+        "head_first_quarter": (head_split - _floor(window.start, _HOUR)) // _QUARTER + 1,
+        "tail_last_quarter": (tail_split - _floor(window.end, _HOUR)) // _QUARTER,
     }
     if period is None or ranges["rollup_start"] == ranges["rollup_end"]:
         return {**ranges, **splits, "head_hour": None, "tail_hour": None}
@@ -418,8 +421,8 @@ class AnalyticsRepository(_PooledRepository):
                 f"is before {raw_floor.isoformat()}, the oldest raw reading kept (ENERGY_RAW_RETENTION); "
                 "older data is kept per hour: ask for hourly or daily buckets, or start the window there"
             )
-        start = window.start + (-(window.start - _EPOCH) % _HOUR)
-        end = window.end if window.end > raw_floor else window.end - ((window.end - _EPOCH) % _HOUR)
+        start = _ceil(window.start, _HOUR)
+        end = window.end if window.end > raw_floor else _floor(window.end, _HOUR)
         return Coverage(Window(start, max(start, end)), Resolution.HOURLY)
 
     async def _rows(self, query: LiteralString | bytes, params: dict[str, Any]) -> list[tuple[Any, ...]]:
