@@ -368,6 +368,21 @@ def _energy_parts(name: str, kind: str, device: str, energy: str) -> sql.Compose
             ("tail_split", "tail_end"),
         ),
     )
+
+    def raw(start: str, end: str, when: sql.Composable) -> sql.Composed:
+        """History's energies in [`start`, `end`) (parameter names), when `when` holds."""
+        return sql.SQL(
+            "SELECT {device_id}, {raw_energy} FROM {history}\n"
+            "    WHERE ts >= {start} AND ts < {end} AND {when}"
+        ).format(
+            device_id=device_id,
+            raw_energy=raw_energy,
+            history=history,
+            start=sql.Placeholder(start),
+            end=sql.Placeholder(end),
+            when=when,
+        )
+
     branches: list[sql.Composable] = [whole]
     for edge_hour, outside, raw_range, quarters_in_window, rest in edges:
         hour = sql.Placeholder(edge_hour)
@@ -378,19 +393,6 @@ def _energy_parts(name: str, kind: str, device: str, energy: str) -> sql.Compose
             "({hour}::timestamptz IS NOT NULL AND NOT {in_rollup} AND NOT EXISTS"
             " (SELECT 1 FROM {hourly} WHERE hour = {hour} AND {first_quarter} IS NULL))"
         ).format(hour=hour, in_rollup=in_rollup, hourly=hourly, first_quarter=first_quarter)
-
-        def raw(start: str, end: str, when: sql.Composable) -> sql.Composed:
-            return sql.SQL(
-                "SELECT {device_id}, {raw_energy} FROM {history}\n"
-                "    WHERE ts >= {start} AND ts < {end} AND {when}"
-            ).format(
-                device_id=device_id,
-                raw_energy=raw_energy,
-                history=history,
-                start=sql.Placeholder(start),
-                end=sql.Placeholder(end),
-                when=when,
-            )
 
         branches += [
             sql.SQL(
