@@ -23,17 +23,23 @@ MODULES: dict[str, ModuleType] = {
     "partitions": partitions,
     "migrations": migrations,
 }
-# The per-partition DDL of partitions.py, for one example partition.
-EXAMPLES = {
-    "detach_partition(meter_readings, meter_readings_20260101)": partitions.detach_partition(
-        "meter_readings", "meter_readings_20260101"
-    ),
-    "finalize_detach(meter_readings, meter_readings_20260101)": partitions.finalize_detach(
-        "meter_readings", "meter_readings_20260101"
-    ),
-    "drop_detached_partition(meter_readings_20260101)": partitions.drop_detached_partition(
-        "meter_readings_20260101"
-    ),
+# Statements composed per call, for an example: partitions.py's DDL per
+# partition, and the snapshot import of analytics.py (SET takes no parameters).
+EXAMPLES: dict[str, dict[str, sql.Composable]] = {
+    "partitions": {
+        "detach_partition(meter_readings, meter_readings_20260101)": partitions.detach_partition(
+            "meter_readings", "meter_readings_20260101"
+        ),
+        "finalize_detach(meter_readings, meter_readings_20260101)": partitions.finalize_detach(
+            "meter_readings", "meter_readings_20260101"
+        ),
+        "drop_detached_partition(meter_readings_20260101)": partitions.drop_detached_partition(
+            "meter_readings_20260101"
+        ),
+    },
+    "analytics": {
+        "import_snapshot(00000003-0000001B-1)": analytics.import_snapshot("00000003-0000001B-1"),
+    },
 }
 
 
@@ -79,6 +85,7 @@ def _looks_like_sql(text: str) -> bool:
         "UPDATE",
         "ALTER",
         "DROP",
+        "SET",
     }
 
 
@@ -90,8 +97,7 @@ def render(group: str, module: ModuleType) -> str:
         "",
     ]
     entries = statements(module)
-    if module is partitions:
-        entries += [(name, _text(statement) or "") for name, statement in EXAMPLES.items()]
+    entries += [(name, _text(statement) or "") for name, statement in EXAMPLES.get(group, {}).items()]
     for name, text in entries:
         lines += [f"-- name: {name}", text.strip() + ";", ""]
     return "\n".join(lines)

@@ -360,6 +360,38 @@ async def test_anomalies_are_listed_worst_first_across_pages(ingest: Ingest, ana
     assert found == [("V-e", below), ("V-a", below), ("V-d", above), ("V-b", below)]
 
 
+async def test_the_ranking_is_the_same_whether_its_halves_run_side_by_side_or_in_turn(
+    ingest: Ingest, analytics: Analytics, database_url: str, on_citus: bool
+) -> None:
+    """Its AC and DC halves run on two connections sharing a snapshot when a
+    second connection is idle in the pool, and one after the other on one
+    connection otherwise (or where snapshots cannot be shared): one answer."""
+    readings: list[reading_pb2.Reading] = []
+    for n, ratio in enumerate((0.5, 0.8, 0.9, 1.3, 0.0)):
+        await link(analytics, f"V-{n}", f"M-{n}")
+        for minutes in (3, 8, 20, 65, 170, 178):
+            at, kwh = BASE_TIME + timedelta(minutes=minutes), 10.0 + n
+            readings += [meter(f"M-{n}", at, kwh), vehicle(f"V-{n}", at, kwh_delivered_dc=kwh * ratio)]
+    await send(ingest, "unary", readings)
+    # Edges inside quarters, so that every kind of part is read.
+    span = Window(BASE_TIME + timedelta(minutes=7), BASE_TIME + timedelta(minutes=175))
+    ways = [(1, True), (2, False)] + ([] if on_citus else [(2, True)])
+    answers, lent = [], []
+    for connections, share_snapshots in ways:
+        async with psycopg_pool.AsyncConnectionPool(
+            database_url, min_size=connections, max_size=connections, open=False
+        ) as pool:
+            await pool.wait()
+            repository = AnalyticsRepository(pool, share_snapshots=share_snapshots)
+            answers.append(await repository.efficiency_anomalies(span, 0.85, offset=0, limit=10))
+            stats = pool.get_stats()
+            lent.append(stats.get("requests_num", 0) - stats.get("requests_errors", 0))
+    # A second connection was lent only where there was one and it could share the snapshot.
+    assert lent == [1, 1] + ([] if on_citus else [2])
+    assert [a.vehicle_id for a in answers[0]] == ["V-4", "V-0", "V-3", "V-1"]
+    assert all(answer == answers[0] for answer in answers)
+
+
 async def _send_energies(
     ingest: Ingest, meters: dict[datetime, float], vehicles: dict[datetime, float]
 ) -> None:
@@ -747,8 +779,17 @@ async def test_no_query_sequentially_scans_a_history_table(database_url: str, on
         "bucket": HOUR,
         "vehicle_id": "V",
         "meter_id": "M",
+        "meter_ids": "{M}",
+        "meter_energies": "{1}",
+        "vehicle_ids": "{V}",
+        "vehicle_energies": "{0.5}",
     }
-    statements: list[Any] = [analytics_sql.SELECT_ANOMALIES, analytics_sql.SELECT_VEHICLE_LINK]
+    statements: list[Any] = [
+        analytics_sql.SELECT_METER_ENERGIES,
+        analytics_sql.SELECT_VEHICLE_ENERGIES,
+        analytics_sql.SELECT_ANOMALIES,
+        analytics_sql.SELECT_VEHICLE_LINK,
+    ]
     for group in (analytics_sql.METER, analytics_sql.VEHICLE):
         statements += [
             group.select_current,

@@ -603,15 +603,12 @@ def _statements() -> list[tuple[str, bytes, dict[str, Any]]]:
             analytics_sql.METER.select_linked_meter_aggregate,
             {"vehicle_id": "V-1", **hours},
         ),
-        (
-            "anomalies",
-            analytics_sql.SELECT_ANOMALIES,
-            {
-                "threshold": 0.85,
-                "offset": 0,
-                "limit": 101,
-                **repository._with_edge_hours(_PLAN_WINDOW, HOUR),
-            },
+        *(
+            (f"anomalies' {name} energies", statement, repository._with_edge_hours(_PLAN_WINDOW, HOUR))
+            for name, statement in (
+                ("meter", analytics_sql.SELECT_METER_ENERGIES),
+                ("vehicle", analytics_sql.SELECT_VEHICLE_ENERGIES),
+            )
         ),
     ]
     return statements

@@ -42,7 +42,7 @@ from energy_server.servicers.analytics import AnalyticsServicer
 from energy_server.servicers.ingest import IngestLimits, IngestServicer
 from energy_server.servicers.metrics import MetricsServicer
 from energy_server.settings import Settings, SettingsError
-from energy_server.storage.migrate import apply_migrations, check_schema
+from energy_server.storage.migrate import apply_migrations, check_schema, citus_installed
 from energy_server.storage.partitions import Horizons, Maintenance, PartitionLayout
 from energy_server.storage.pools import RenewablePool
 from energy_server.storage.repository import (
@@ -189,6 +189,8 @@ async def create_server(settings: Settings, database_url: str) -> RunningServer:
     )
     for pool in (ingest_pool, read_pool):
         await pool.open()
+    async with ingest_pool.connection() as connection:
+        on_citus = await citus_installed(connection)
     layout = PartitionLayout.from_settings(settings)
     # Partitions ahead before the first call (another instance may be doing it).
     horizons = Horizons()
@@ -242,7 +244,10 @@ async def create_server(settings: Settings, database_url: str) -> RunningServer:
         server,
     )
     analytics_pb2_grpc.add_AnalyticsServiceServicer_to_server(
-        AnalyticsServicer(AnalyticsRepository(read_pool, reachable, horizons=horizons)), server
+        AnalyticsServicer(
+            AnalyticsRepository(read_pool, reachable, horizons=horizons, share_snapshots=not on_citus)
+        ),
+        server,
     )
     # Bound late: the snapshot reads the RunningServer built below.
     metrics_servicer = MetricsServicer(lambda: running.metrics_snapshot())

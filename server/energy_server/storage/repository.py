@@ -42,6 +42,7 @@ from energy_server.errors import (
 )
 from energy_server.settings import Settings
 from energy_server.storage.partitions import ConnectionSource, Horizons, PartitionGuard, PartitionLayout
+from energy_server.storage.pools import RenewablePool
 from energy_server.storage.sql import analytics as analytics_sql
 from energy_server.storage.sql import readings as sql
 
@@ -70,6 +71,31 @@ class _PooledRepository:
                 yield connection
         except (psycopg.Error, psycopg_pool.PoolTimeout) as error:
             raise from_database_error(error, database_reachable=self._database_reachable()) from error
+
+    @asynccontextmanager
+    async def _spare_connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any] | None]:
+        """A second connection for a call that holds one, if one is idle in the
+        pool now; else None, and the call makes do with the one it has.
+
+        Never waited for: callers each holding a connection and waiting for a
+        second would wait for each other. Use it inside `_transaction()`, which
+        translates its errors.
+        """
+        pool = self._pool.pool if isinstance(self._pool, RenewablePool) else self._pool
+        connection = None
+        with contextlib.suppress(psycopg_pool.PoolTimeout, psycopg_pool.TooManyRequests):
+            connection = await pool.getconn(timeout=_SPARE_CONNECTION_WAIT_S)
+        if connection is None:
+            yield None
+            return
+        try:
+            yield connection
+        finally:
+            await pool.putconn(connection)
+
+
+# How long `_spare_connection` waits: one idle in the pool is lent at once.
+_SPARE_CONNECTION_WAIT_S = 0.001
 
 
 class DatabaseProbe:
@@ -392,8 +418,13 @@ class AnalyticsRepository(_PooledRepository):
         *,
         use_rollups: bool = True,
         horizons: Horizons | None = None,
+        share_snapshots: bool = True,
     ) -> None:
+        """`share_snapshots`: whether a transaction's snapshot can be exported to
+        another connection and read there; not on Citus, where a coordinator's
+        snapshot does not reach its workers."""
         super().__init__(pool, database_reachable)
+        self._share_snapshots = share_snapshots
         self._use_rollups = use_rollups
         self._hours = _HOUR if use_rollups else None
         self._horizons = horizons or Horizons()
@@ -525,15 +556,84 @@ class AnalyticsRepository(_PooledRepository):
     async def efficiency_anomalies(
         self, window: Window, threshold: float, *, offset: int, limit: int
     ) -> list[EfficiencyAnomaly]:
+        """The ranking, in three statements of one snapshot: AC energy per meter,
+        DC energy per vehicle, then the ranking of the two.
+
+        With a second connection idle in the pool, the two halves run side by
+        side, the second importing the first's snapshot: on PostgreSQL 15,
+        one day of 10,000 meters and vehicles, each half took 120 ms of a
+        one-statement ranking's 275 (edges 14 minutes into a quarter).
+        """
         edges = _with_edge_hours(window, self._hours)
-        params = {"threshold": threshold, "offset": offset, "limit": limit, **edges}
-        # A transaction of its own on the autocommit read pool, for the settings'
-        # SET LOCAL; BEGIN, the settings, the ranking and COMMIT go in one round trip.
-        async with self._transaction() as connection, connection.pipeline(), connection.transaction():
+        spare_connection: contextlib.AbstractAsyncContextManager[psycopg.AsyncConnection[Any] | None] = (
+            self._spare_connection() if self._share_snapshots else contextlib.nullcontext()
+        )
+        async with (
+            self._transaction() as connection,
+            spare_connection as spare,
+            connection.pipeline(),
+            connection.transaction(),
+        ):
+            if self._share_snapshots:
+                await connection.execute(analytics_sql.RANKING_ISOLATION)
             await connection.execute(analytics_sql.RANKING_PLAN_SETTINGS)
-            cursor = await connection.execute(analytics_sql.SELECT_ANOMALIES, params)
+            if spare is None:
+                meter = await _energies(connection, analytics_sql.SELECT_METER_ENERGIES, edges)
+                vehicle = await _energies(connection, analytics_sql.SELECT_VEHICLE_ENERGIES, edges)
+            else:
+                snapshot = await connection.execute(analytics_sql.EXPORT_SNAPSHOT)
+                snapshot_id = await _one_value(snapshot)
+                async with asyncio.TaskGroup() as halves:
+                    meters = halves.create_task(
+                        _energies(connection, analytics_sql.SELECT_METER_ENERGIES, edges)
+                    )
+                    vehicles = halves.create_task(_energies_in_snapshot(spare, snapshot_id, edges))
+                meter, vehicle = meters.result(), vehicles.result()
+            cursor = await connection.execute(
+                analytics_sql.SELECT_ANOMALIES,
+                {
+                    "meter_ids": meter[0],
+                    "meter_energies": meter[1],
+                    "vehicle_ids": vehicle[0],
+                    "vehicle_energies": vehicle[1],
+                    "threshold": threshold,
+                    "offset": offset,
+                    "limit": limit,
+                },
+            )
             rows = await cursor.fetchall()
         return [EfficiencyAnomaly(*row) for row in rows]
+
+
+# One kind's energies in a window, as SELECT_*_ENERGIES return them: device
+# ids and energies as array literals (None, None without any device).
+_Energies = tuple[str | None, str | None]
+
+
+async def _energies(
+    connection: psycopg.AsyncConnection[Any], statement: bytes, edges: dict[str, Any]
+) -> _Energies:
+    cursor = await connection.execute(statement, edges)
+    row = await cursor.fetchone()
+    assert row is not None  # an aggregate without GROUP BY returns one row
+    return row[0], row[1]
+
+
+async def _energies_in_snapshot(
+    connection: psycopg.AsyncConnection[Any], snapshot_id: str, edges: dict[str, Any]
+) -> _Energies:
+    """The vehicles' energies on a second connection, in the snapshot of the first."""
+    async with connection.pipeline(), connection.transaction():
+        await connection.execute(analytics_sql.RANKING_ISOLATION)
+        await connection.execute(analytics_sql.import_snapshot(snapshot_id))
+        await connection.execute(analytics_sql.RANKING_PLAN_SETTINGS)
+        return await _energies(connection, analytics_sql.SELECT_VEHICLE_ENERGIES, edges)
+
+
+async def _one_value(cursor: psycopg.AsyncCursor[Any]) -> Any:
+    row = await cursor.fetchone()
+    assert row is not None
+    return row[0]
 
 
 # Far in the future, with whole hours and minutes and edges: every part of

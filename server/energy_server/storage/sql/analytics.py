@@ -31,15 +31,20 @@ from energy_server.storage.sql import (
 )
 
 __all__ = [
+    "EXPORT_SNAPSHOT",
     "METER",
+    "RANKING_ISOLATION",
     "RANKING_PLAN_SETTINGS",
     "READ_SESSION",
     "SELECT_ANOMALIES",
+    "SELECT_METER_ENERGIES",
+    "SELECT_VEHICLE_ENERGIES",
     "SELECT_VEHICLE_LINK",
     "SELECT_VEHICLE_LINKS_AFTER",
     "UPSERT_VEHICLE_LINK",
     "VEHICLE",
     "TableGroup",
+    "import_snapshot",
 ]
 
 
@@ -283,6 +288,24 @@ RANKING_PLAN_SETTINGS: Final = (
     " set_config('enable_nestloop', 'off', true)"
 )
 
+# The ranking's statements read one snapshot: its transaction is REPEATABLE
+# READ (the first statement of the transaction), and a second connection
+# that reads one of its halves imports that snapshot (pg_export_snapshot()
+# while the first transaction stays open). READ ONLY: it writes nothing.
+RANKING_ISOLATION: Final = "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"
+EXPORT_SNAPSHOT: Final = "SELECT pg_export_snapshot()"
+
+
+def import_snapshot(snapshot_id: str) -> sql.Composed:
+    """`SET TRANSACTION SNAPSHOT` of a snapshot EXPORT_SNAPSHOT returned.
+
+    The one value written into SQL text: SET takes no parameters, and the id
+    comes from PostgreSQL's own pg_export_snapshot(), never from a client; it
+    goes in as a quoted literal all the same.
+    """
+    return sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot_id))
+
+
 # now() sits in VALUES, not in DO UPDATE SET: Citus refuses functions that
 # are not IMMUTABLE there, and evaluates those of VALUES on the coordinator.
 UPSERT_VEHICLE_LINK: Final = """
@@ -423,20 +446,55 @@ def _energy_parts(name: str, kind: str, device: str, energy: str) -> sql.Compose
     )
 
 
+def _window_energies(name: str, kind: str, device: str, energy: str) -> bytes:
+    """Each device's energy in the window (`_energy_parts`), as two array
+    literals in one row: device ids and their energies, in the same order.
+
+    Text, not rows: the ranking takes them back as parameters, so the
+    service only carries two strings between the statements, never 10,000
+    Python objects per kind. float8's text is exact (the shortest form that
+    reads back to the same double), 'Infinity' included. No device: NULLs.
+    """
+    return rendered(
+        sql.SQL(
+            """
+WITH {parts}
+SELECT array_agg(device_id)::text, array_agg(kwh)::text
+FROM (SELECT device_id, {kwh} AS kwh FROM {name} GROUP BY 1) AS per_device
+"""
+        ).format(
+            parts=_energy_parts(name, kind, device, energy),
+            kwh=saturating_sum(sql.Identifier("kwh")),
+            name=sql.Identifier(name),
+        )
+    )
+
+
+# AC energy per meter and DC energy per vehicle in the window: the ranking's
+# two halves, each one statement, so that each reads its edge checks and
+# its energies in one snapshot. They run side by side on two connections
+# sharing one snapshot where the repository can (about half the time of
+# one statement reading both on two cores).
+SELECT_METER_ENERGIES: Final = _window_energies("meter_energy", "meter", "meter_id", "kwh_consumed_ac")
+SELECT_VEHICLE_ENERGIES: Final = _window_energies(
+    "vehicle_energy", "vehicle", "vehicle_id", "kwh_delivered_dc"
+)
+
 # Efficiency per linked vehicle with AC energy in the window, outside
-# [threshold, 1], worst first. Vehicles without DC readings have efficiency 0;
-# one whose AC and DC sums are both +Infinity has none ('NaN') and is not listed.
+# [threshold, 1], worst first, from the energies SELECT_METER_ENERGIES and
+# SELECT_VEHICLE_ENERGIES found (array literals, as they wrote them).
+# Vehicles without DC readings have efficiency 0; one whose AC and DC sums
+# are both +Infinity has none ('NaN') and is not listed.
 # A ratio beyond the largest float8 (DC 1e308 over AC 0.5) is +Infinity, as in
 # IEEE arithmetic, where PostgreSQL's division fails: only an AC below 1 can
 # overflow it, and CASE tests that first, so the product cannot overflow.
-# Only the two energies are read: the covering indexes on hour serve the
-# whole hours, and no other statistic is carried through the aggregation.
-SELECT_ANOMALIES: Final = rendered(
-    sql.SQL(
-        """
-WITH {meter_energy}, {vehicle_energy},
-ac AS (SELECT device_id AS meter_id, {kwh} AS kwh FROM meter_energy GROUP BY 1),
-dc AS (SELECT device_id AS vehicle_id, {kwh} AS kwh FROM vehicle_energy GROUP BY 1),
+SELECT_ANOMALIES: Final = """
+WITH ac (meter_id, kwh) AS (
+    SELECT * FROM unnest(%(meter_ids)s::text[], %(meter_energies)s::float8[])
+),
+dc (vehicle_id, kwh) AS (
+    SELECT * FROM unnest(%(vehicle_ids)s::text[], %(vehicle_energies)s::float8[])
+),
 rated AS (
     SELECT l.vehicle_id, l.meter_id, ac.kwh AS ac_kwh, coalesce(dc.kwh, 0) AS dc_kwh,
            CASE WHEN ac.kwh >= 1 THEN coalesce(dc.kwh, 0) / ac.kwh
@@ -454,9 +512,3 @@ WHERE (ratio < %(threshold)s OR ratio > 1) AND ratio <> 'NaN'
 ORDER BY deviation DESC, vehicle_id
 LIMIT %(limit)s OFFSET %(offset)s
 """
-    ).format(
-        meter_energy=_energy_parts("meter_energy", "meter", "meter_id", "kwh_consumed_ac"),
-        vehicle_energy=_energy_parts("vehicle_energy", "vehicle", "vehicle_id", "kwh_delivered_dc"),
-        kwh=saturating_sum(sql.Identifier("kwh")),
-    )
-)

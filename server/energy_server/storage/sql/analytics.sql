@@ -158,8 +158,17 @@ WITH "parts" ("device_id", "at", "reading_count", "soc_sum", "soc_min", "soc_max
 )
 SELECT date_bin(%(bucket)s, at, timestamptz 'epoch') AS bucket, coalesce(sum(reading_count), 0)::int8, coalesce(CASE WHEN sum("soc_sum") FILTER (WHERE "soc_sum" < float8 '1e290') IS NULL THEN saturating_sum("soc_sum") FILTER (WHERE "soc_sum" >= float8 '1e290') WHEN saturating_sum("soc_sum") FILTER (WHERE "soc_sum" >= float8 '1e290') IS NULL THEN sum("soc_sum") FILTER (WHERE "soc_sum" < float8 '1e290') WHEN sum("soc_sum") FILTER (WHERE "soc_sum" < float8 '1e290') > float8 '1.7976931348623157e308' - saturating_sum("soc_sum") FILTER (WHERE "soc_sum" >= float8 '1e290') THEN float8 'Infinity' ELSE sum("soc_sum") FILTER (WHERE "soc_sum" < float8 '1e290') + saturating_sum("soc_sum") FILTER (WHERE "soc_sum" >= float8 '1e290') END, 0), min("soc_min"), max("soc_max"), coalesce(CASE WHEN sum("kwh_delivered_dc_sum") FILTER (WHERE "kwh_delivered_dc_sum" < float8 '1e290') IS NULL THEN saturating_sum("kwh_delivered_dc_sum") FILTER (WHERE "kwh_delivered_dc_sum" >= float8 '1e290') WHEN saturating_sum("kwh_delivered_dc_sum") FILTER (WHERE "kwh_delivered_dc_sum" >= float8 '1e290') IS NULL THEN sum("kwh_delivered_dc_sum") FILTER (WHERE "kwh_delivered_dc_sum" < float8 '1e290') WHEN sum("kwh_delivered_dc_sum") FILTER (WHERE "kwh_delivered_dc_sum" < float8 '1e290') > float8 '1.7976931348623157e308' - saturating_sum("kwh_delivered_dc_sum") FILTER (WHERE "kwh_delivered_dc_sum" >= float8 '1e290') THEN float8 'Infinity' ELSE sum("kwh_delivered_dc_sum") FILTER (WHERE "kwh_delivered_dc_sum" < float8 '1e290') + saturating_sum("kwh_delivered_dc_sum") FILTER (WHERE "kwh_delivered_dc_sum" >= float8 '1e290') END, 0), min("kwh_delivered_dc_min"), max("kwh_delivered_dc_max"), coalesce(CASE WHEN sum("battery_temp_sum") FILTER (WHERE "battery_temp_sum" < float8 '1e290') IS NULL THEN saturating_sum("battery_temp_sum") FILTER (WHERE "battery_temp_sum" >= float8 '1e290') WHEN saturating_sum("battery_temp_sum") FILTER (WHERE "battery_temp_sum" >= float8 '1e290') IS NULL THEN sum("battery_temp_sum") FILTER (WHERE "battery_temp_sum" < float8 '1e290') WHEN sum("battery_temp_sum") FILTER (WHERE "battery_temp_sum" < float8 '1e290') > float8 '1.7976931348623157e308' - saturating_sum("battery_temp_sum") FILTER (WHERE "battery_temp_sum" >= float8 '1e290') THEN float8 'Infinity' ELSE sum("battery_temp_sum") FILTER (WHERE "battery_temp_sum" < float8 '1e290') + saturating_sum("battery_temp_sum") FILTER (WHERE "battery_temp_sum" >= float8 '1e290') END, 0), min("battery_temp_min"), max("battery_temp_max"), min(first_ts), max(last_ts) FROM parts GROUP BY 1 ORDER BY 1;
 
+-- name: READ_SESSION
+SET jit = off;
+
 -- name: RANKING_PLAN_SETTINGS
 SELECT set_config('max_parallel_workers_per_gather', '0', true), set_config('enable_nestloop', 'off', true);
+
+-- name: RANKING_ISOLATION
+SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY;
+
+-- name: EXPORT_SNAPSHOT
+SELECT pg_export_snapshot();
 
 -- name: UPSERT_VEHICLE_LINK
 INSERT INTO vehicle_meter_map AS m (vehicle_id, meter_id, updated_at)
@@ -176,7 +185,7 @@ WHERE vehicle_id > %(after)s
 ORDER BY vehicle_id
 LIMIT %(limit)s;
 
--- name: SELECT_ANOMALIES
+-- name: SELECT_METER_ENERGIES
 WITH "meter_energy" (device_id, kwh) AS (
     SELECT "meter_id", "kwh_consumed_ac_sum" FROM "meter_hourly"
     WHERE hour >= %(rollup_start)s AND hour < %(rollup_end)s
@@ -202,7 +211,12 @@ WITH "meter_energy" (device_id, kwh) AS (
     UNION ALL
     SELECT "meter_id", "kwh_consumed_ac" FROM "meter_readings"
     WHERE ts >= %(tail_start)s AND ts < %(tail_end)s AND NOT (%(tail_hour)s::timestamptz IS NOT NULL AND NOT EXISTS (SELECT 1 FROM "meter_fleet_minutely" WHERE minute > %(tail_end)s - interval '1 minute' AND minute < %(tail_hour)s + interval '1 hour' AND last_ts >= %(tail_end)s)) AND NOT (%(tail_hour)s::timestamptz IS NOT NULL AND NOT (%(tail_hour)s::timestamptz IS NOT NULL AND NOT EXISTS (SELECT 1 FROM "meter_fleet_minutely" WHERE minute > %(tail_end)s - interval '1 minute' AND minute < %(tail_hour)s + interval '1 hour' AND last_ts >= %(tail_end)s)) AND NOT EXISTS (SELECT 1 FROM "meter_hourly" WHERE hour = %(tail_hour)s AND "kwh_consumed_ac_sum_00" IS NULL))
-), "vehicle_energy" (device_id, kwh) AS (
+)
+SELECT array_agg(device_id)::text, array_agg(kwh)::text
+FROM (SELECT device_id, CASE WHEN sum("kwh") FILTER (WHERE "kwh" < float8 '1e290') IS NULL THEN saturating_sum("kwh") FILTER (WHERE "kwh" >= float8 '1e290') WHEN saturating_sum("kwh") FILTER (WHERE "kwh" >= float8 '1e290') IS NULL THEN sum("kwh") FILTER (WHERE "kwh" < float8 '1e290') WHEN sum("kwh") FILTER (WHERE "kwh" < float8 '1e290') > float8 '1.7976931348623157e308' - saturating_sum("kwh") FILTER (WHERE "kwh" >= float8 '1e290') THEN float8 'Infinity' ELSE sum("kwh") FILTER (WHERE "kwh" < float8 '1e290') + saturating_sum("kwh") FILTER (WHERE "kwh" >= float8 '1e290') END AS kwh FROM "meter_energy" GROUP BY 1) AS per_device;
+
+-- name: SELECT_VEHICLE_ENERGIES
+WITH "vehicle_energy" (device_id, kwh) AS (
     SELECT "vehicle_id", "kwh_delivered_dc_sum" FROM "vehicle_hourly"
     WHERE hour >= %(rollup_start)s AND hour < %(rollup_end)s
     UNION ALL
@@ -227,9 +241,17 @@ WITH "meter_energy" (device_id, kwh) AS (
     UNION ALL
     SELECT "vehicle_id", "kwh_delivered_dc" FROM "vehicle_readings"
     WHERE ts >= %(tail_start)s AND ts < %(tail_end)s AND NOT (%(tail_hour)s::timestamptz IS NOT NULL AND NOT EXISTS (SELECT 1 FROM "vehicle_fleet_minutely" WHERE minute > %(tail_end)s - interval '1 minute' AND minute < %(tail_hour)s + interval '1 hour' AND last_ts >= %(tail_end)s)) AND NOT (%(tail_hour)s::timestamptz IS NOT NULL AND NOT (%(tail_hour)s::timestamptz IS NOT NULL AND NOT EXISTS (SELECT 1 FROM "vehicle_fleet_minutely" WHERE minute > %(tail_end)s - interval '1 minute' AND minute < %(tail_hour)s + interval '1 hour' AND last_ts >= %(tail_end)s)) AND NOT EXISTS (SELECT 1 FROM "vehicle_hourly" WHERE hour = %(tail_hour)s AND "kwh_delivered_dc_sum_00" IS NULL))
+)
+SELECT array_agg(device_id)::text, array_agg(kwh)::text
+FROM (SELECT device_id, CASE WHEN sum("kwh") FILTER (WHERE "kwh" < float8 '1e290') IS NULL THEN saturating_sum("kwh") FILTER (WHERE "kwh" >= float8 '1e290') WHEN saturating_sum("kwh") FILTER (WHERE "kwh" >= float8 '1e290') IS NULL THEN sum("kwh") FILTER (WHERE "kwh" < float8 '1e290') WHEN sum("kwh") FILTER (WHERE "kwh" < float8 '1e290') > float8 '1.7976931348623157e308' - saturating_sum("kwh") FILTER (WHERE "kwh" >= float8 '1e290') THEN float8 'Infinity' ELSE sum("kwh") FILTER (WHERE "kwh" < float8 '1e290') + saturating_sum("kwh") FILTER (WHERE "kwh" >= float8 '1e290') END AS kwh FROM "vehicle_energy" GROUP BY 1) AS per_device;
+
+-- name: SELECT_ANOMALIES
+WITH ac (meter_id, kwh) AS (
+    SELECT * FROM unnest(%(meter_ids)s::text[], %(meter_energies)s::float8[])
 ),
-ac AS (SELECT device_id AS meter_id, CASE WHEN sum("kwh") FILTER (WHERE "kwh" < float8 '1e290') IS NULL THEN saturating_sum("kwh") FILTER (WHERE "kwh" >= float8 '1e290') WHEN saturating_sum("kwh") FILTER (WHERE "kwh" >= float8 '1e290') IS NULL THEN sum("kwh") FILTER (WHERE "kwh" < float8 '1e290') WHEN sum("kwh") FILTER (WHERE "kwh" < float8 '1e290') > float8 '1.7976931348623157e308' - saturating_sum("kwh") FILTER (WHERE "kwh" >= float8 '1e290') THEN float8 'Infinity' ELSE sum("kwh") FILTER (WHERE "kwh" < float8 '1e290') + saturating_sum("kwh") FILTER (WHERE "kwh" >= float8 '1e290') END AS kwh FROM meter_energy GROUP BY 1),
-dc AS (SELECT device_id AS vehicle_id, CASE WHEN sum("kwh") FILTER (WHERE "kwh" < float8 '1e290') IS NULL THEN saturating_sum("kwh") FILTER (WHERE "kwh" >= float8 '1e290') WHEN saturating_sum("kwh") FILTER (WHERE "kwh" >= float8 '1e290') IS NULL THEN sum("kwh") FILTER (WHERE "kwh" < float8 '1e290') WHEN sum("kwh") FILTER (WHERE "kwh" < float8 '1e290') > float8 '1.7976931348623157e308' - saturating_sum("kwh") FILTER (WHERE "kwh" >= float8 '1e290') THEN float8 'Infinity' ELSE sum("kwh") FILTER (WHERE "kwh" < float8 '1e290') + saturating_sum("kwh") FILTER (WHERE "kwh" >= float8 '1e290') END AS kwh FROM vehicle_energy GROUP BY 1),
+dc (vehicle_id, kwh) AS (
+    SELECT * FROM unnest(%(vehicle_ids)s::text[], %(vehicle_energies)s::float8[])
+),
 rated AS (
     SELECT l.vehicle_id, l.meter_id, ac.kwh AS ac_kwh, coalesce(dc.kwh, 0) AS dc_kwh,
            CASE WHEN ac.kwh >= 1 THEN coalesce(dc.kwh, 0) / ac.kwh
@@ -246,3 +268,6 @@ FROM rated
 WHERE (ratio < %(threshold)s OR ratio > 1) AND ratio <> 'NaN'
 ORDER BY deviation DESC, vehicle_id
 LIMIT %(limit)s OFFSET %(offset)s;
+
+-- name: import_snapshot(00000003-0000001B-1)
+SET TRANSACTION SNAPSHOT '00000003-0000001B-1';
