@@ -186,8 +186,8 @@ ORDER BY vehicle_id
 LIMIT %(limit)s;
 
 -- name: SELECT_METER_ENERGIES
-WITH "meter_energy" (device_id, kwh) AS (
-    SELECT "meter_id", "kwh_consumed_ac_sum" FROM "meter_hourly"
+WITH "meter_energy" AS (
+    SELECT "meter_id" AS device_id, "kwh_consumed_ac_sum" AS kwh FROM "meter_hourly"
     WHERE hour >= %(rollup_start)s AND hour < %(rollup_end)s
     UNION ALL
     SELECT "meter_id", "kwh_consumed_ac_sum" FROM "meter_hourly" WHERE hour = %(head_hour)s AND (%(head_hour)s::timestamptz IS NOT NULL AND NOT EXISTS (SELECT 1 FROM "meter_fleet_minutely" WHERE minute >= %(head_hour)s AND minute < %(head_start)s AND first_ts < %(head_start)s))
@@ -211,13 +211,13 @@ WITH "meter_energy" (device_id, kwh) AS (
     UNION ALL
     SELECT "meter_id", "kwh_consumed_ac" FROM "meter_readings"
     WHERE ts >= %(tail_start)s AND ts < %(tail_end)s AND NOT (%(tail_hour)s::timestamptz IS NOT NULL AND NOT EXISTS (SELECT 1 FROM "meter_fleet_minutely" WHERE minute > %(tail_end)s - interval '1 minute' AND minute < %(tail_hour)s + interval '1 hour' AND last_ts >= %(tail_end)s)) AND NOT (%(tail_hour)s::timestamptz IS NOT NULL AND NOT (%(tail_hour)s::timestamptz IS NOT NULL AND NOT EXISTS (SELECT 1 FROM "meter_fleet_minutely" WHERE minute > %(tail_end)s - interval '1 minute' AND minute < %(tail_hour)s + interval '1 hour' AND last_ts >= %(tail_end)s)) AND NOT EXISTS (SELECT 1 FROM "meter_hourly" WHERE hour = %(tail_hour)s AND "kwh_consumed_ac_sum_00" IS NULL))
-)
-SELECT array_agg(device_id)::text, array_agg(kwh)::text
-FROM (SELECT device_id, CASE WHEN sum("kwh") FILTER (WHERE "kwh" < float8 '1e290') IS NULL THEN saturating_sum("kwh") FILTER (WHERE "kwh" >= float8 '1e290') WHEN saturating_sum("kwh") FILTER (WHERE "kwh" >= float8 '1e290') IS NULL THEN sum("kwh") FILTER (WHERE "kwh" < float8 '1e290') WHEN sum("kwh") FILTER (WHERE "kwh" < float8 '1e290') > float8 '1.7976931348623157e308' - saturating_sum("kwh") FILTER (WHERE "kwh" >= float8 '1e290') THEN float8 'Infinity' ELSE sum("kwh") FILTER (WHERE "kwh" < float8 '1e290') + saturating_sum("kwh") FILTER (WHERE "kwh" >= float8 '1e290') END AS kwh FROM "meter_energy" GROUP BY 1) AS per_device;
+),
+per_device AS (SELECT device_id AS id, CASE WHEN sum("kwh") FILTER (WHERE "kwh" < float8 '1e290') IS NULL THEN saturating_sum("kwh") FILTER (WHERE "kwh" >= float8 '1e290') WHEN saturating_sum("kwh") FILTER (WHERE "kwh" >= float8 '1e290') IS NULL THEN sum("kwh") FILTER (WHERE "kwh" < float8 '1e290') WHEN sum("kwh") FILTER (WHERE "kwh" < float8 '1e290') > float8 '1.7976931348623157e308' - saturating_sum("kwh") FILTER (WHERE "kwh" >= float8 '1e290') THEN float8 'Infinity' ELSE sum("kwh") FILTER (WHERE "kwh" < float8 '1e290') + saturating_sum("kwh") FILTER (WHERE "kwh" >= float8 '1e290') END AS kwh FROM "meter_energy" GROUP BY 1)
+SELECT array_agg(id)::text, array_agg(kwh)::text FROM per_device;
 
 -- name: SELECT_VEHICLE_ENERGIES
-WITH "vehicle_energy" (device_id, kwh) AS (
-    SELECT "vehicle_id", "kwh_delivered_dc_sum" FROM "vehicle_hourly"
+WITH "vehicle_energy" AS (
+    SELECT "vehicle_id" AS device_id, "kwh_delivered_dc_sum" AS kwh FROM "vehicle_hourly"
     WHERE hour >= %(rollup_start)s AND hour < %(rollup_end)s
     UNION ALL
     SELECT "vehicle_id", "kwh_delivered_dc_sum" FROM "vehicle_hourly" WHERE hour = %(head_hour)s AND (%(head_hour)s::timestamptz IS NOT NULL AND NOT EXISTS (SELECT 1 FROM "vehicle_fleet_minutely" WHERE minute >= %(head_hour)s AND minute < %(head_start)s AND first_ts < %(head_start)s))
@@ -241,9 +241,9 @@ WITH "vehicle_energy" (device_id, kwh) AS (
     UNION ALL
     SELECT "vehicle_id", "kwh_delivered_dc" FROM "vehicle_readings"
     WHERE ts >= %(tail_start)s AND ts < %(tail_end)s AND NOT (%(tail_hour)s::timestamptz IS NOT NULL AND NOT EXISTS (SELECT 1 FROM "vehicle_fleet_minutely" WHERE minute > %(tail_end)s - interval '1 minute' AND minute < %(tail_hour)s + interval '1 hour' AND last_ts >= %(tail_end)s)) AND NOT (%(tail_hour)s::timestamptz IS NOT NULL AND NOT (%(tail_hour)s::timestamptz IS NOT NULL AND NOT EXISTS (SELECT 1 FROM "vehicle_fleet_minutely" WHERE minute > %(tail_end)s - interval '1 minute' AND minute < %(tail_hour)s + interval '1 hour' AND last_ts >= %(tail_end)s)) AND NOT EXISTS (SELECT 1 FROM "vehicle_hourly" WHERE hour = %(tail_hour)s AND "kwh_delivered_dc_sum_00" IS NULL))
-)
-SELECT array_agg(device_id)::text, array_agg(kwh)::text
-FROM (SELECT device_id, CASE WHEN sum("kwh") FILTER (WHERE "kwh" < float8 '1e290') IS NULL THEN saturating_sum("kwh") FILTER (WHERE "kwh" >= float8 '1e290') WHEN saturating_sum("kwh") FILTER (WHERE "kwh" >= float8 '1e290') IS NULL THEN sum("kwh") FILTER (WHERE "kwh" < float8 '1e290') WHEN sum("kwh") FILTER (WHERE "kwh" < float8 '1e290') > float8 '1.7976931348623157e308' - saturating_sum("kwh") FILTER (WHERE "kwh" >= float8 '1e290') THEN float8 'Infinity' ELSE sum("kwh") FILTER (WHERE "kwh" < float8 '1e290') + saturating_sum("kwh") FILTER (WHERE "kwh" >= float8 '1e290') END AS kwh FROM "vehicle_energy" GROUP BY 1) AS per_device;
+),
+per_device AS (SELECT device_id AS id, CASE WHEN sum("kwh") FILTER (WHERE "kwh" < float8 '1e290') IS NULL THEN saturating_sum("kwh") FILTER (WHERE "kwh" >= float8 '1e290') WHEN saturating_sum("kwh") FILTER (WHERE "kwh" >= float8 '1e290') IS NULL THEN sum("kwh") FILTER (WHERE "kwh" < float8 '1e290') WHEN sum("kwh") FILTER (WHERE "kwh" < float8 '1e290') > float8 '1.7976931348623157e308' - saturating_sum("kwh") FILTER (WHERE "kwh" >= float8 '1e290') THEN float8 'Infinity' ELSE sum("kwh") FILTER (WHERE "kwh" < float8 '1e290') + saturating_sum("kwh") FILTER (WHERE "kwh" >= float8 '1e290') END AS kwh FROM "vehicle_energy" GROUP BY 1)
+SELECT array_agg(id)::text, array_agg(kwh)::text FROM per_device;
 
 -- name: SELECT_ANOMALIES
 WITH ac (meter_id, kwh) AS (
