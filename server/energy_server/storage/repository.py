@@ -581,8 +581,9 @@ class AnalyticsRepository(_PooledRepository):
                 meter = await _energies(connection, analytics_sql.SELECT_METER_ENERGIES, edges)
                 vehicle = await _energies(connection, analytics_sql.SELECT_VEHICLE_ENERGIES, edges)
             else:
-                snapshot = await connection.execute(analytics_sql.EXPORT_SNAPSHOT)
-                snapshot_id = await _one_value(snapshot)
+                exported = await (await connection.execute(analytics_sql.EXPORT_SNAPSHOT)).fetchone()
+                assert exported is not None  # a SELECT of one function returns one row
+                snapshot_id = exported[0]
                 async with asyncio.TaskGroup() as halves:
                     meters = halves.create_task(
                         _energies(connection, analytics_sql.SELECT_METER_ENERGIES, edges)
@@ -628,12 +629,6 @@ async def _energies_in_snapshot(
         await connection.execute(analytics_sql.import_snapshot(snapshot_id))
         await connection.execute(analytics_sql.RANKING_PLAN_SETTINGS)
         return await _energies(connection, analytics_sql.SELECT_VEHICLE_ENERGIES, edges)
-
-
-async def _one_value(cursor: psycopg.AsyncCursor[Any]) -> Any:
-    row = await cursor.fetchone()
-    assert row is not None
-    return row[0]
 
 
 # Far in the future, with whole hours and minutes and edges: every part of
