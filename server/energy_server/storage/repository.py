@@ -574,9 +574,7 @@ class AnalyticsRepository(_PooledRepository):
             connection.pipeline(),
             connection.transaction(),
         ):
-            if self._share_snapshots:
-                await connection.execute(analytics_sql.RANKING_ISOLATION)
-            await connection.execute(analytics_sql.RANKING_PLAN_SETTINGS)
+            await _begin_ranking(connection, repeatable_read=self._share_snapshots)
             if spare is None:
                 meter = await _energies(connection, analytics_sql.SELECT_METER_ENERGIES, edges)
                 vehicle = await _energies(connection, analytics_sql.SELECT_VEHICLE_ENERGIES, edges)
@@ -625,10 +623,20 @@ async def _energies_in_snapshot(
 ) -> _Energies:
     """The vehicles' energies on a second connection, in the snapshot of the first."""
     async with connection.pipeline(), connection.transaction():
-        await connection.execute(analytics_sql.RANKING_ISOLATION)
-        await connection.execute(analytics_sql.import_snapshot(snapshot_id))
-        await connection.execute(analytics_sql.RANKING_PLAN_SETTINGS)
+        await _begin_ranking(connection, repeatable_read=True, snapshot_id=snapshot_id)
         return await _energies(connection, analytics_sql.SELECT_VEHICLE_ENERGIES, edges)
+
+
+async def _begin_ranking(
+    connection: psycopg.AsyncConnection[Any], *, repeatable_read: bool, snapshot_id: str | None = None
+) -> None:
+    """The first statements of a ranking transaction: its isolation and the
+    snapshot it imports, if any (both must come before any query), then how it plans."""
+    if repeatable_read:
+        await connection.execute(analytics_sql.RANKING_ISOLATION)
+        if snapshot_id is not None:
+            await connection.execute(analytics_sql.import_snapshot(snapshot_id))
+    await connection.execute(analytics_sql.RANKING_PLAN_SETTINGS)
 
 
 # Far in the future, with whole hours and minutes and edges: every part of
