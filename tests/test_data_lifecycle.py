@@ -44,7 +44,7 @@ from energy_server.storage.sql import analytics as analytics_sql
 from energy_server.storage.sql import partitions as partitions_sql
 from energy_server.storage.sql import readings as readings_sql
 from tests.conftest import TABLES as ALL_TABLES
-from tests.conftest import database_url_for, settings_for_tests
+from tests.conftest import database_url_for, drop_database, settings_for_tests
 from tests.support import BASE_TIME, bad_request, meter, send, table_contents, timestamp, vehicle
 
 HOUR = timedelta(hours=1)
@@ -81,8 +81,7 @@ def fresh_database(lifecycle_server: str) -> Iterator[str]:
     try:
         yield database_url_for(lifecycle_server, name)
     finally:
-        with psycopg.connect(lifecycle_server, autocommit=True) as admin:
-            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        drop_database(lifecycle_server, name)
 
 
 @pytest.fixture
