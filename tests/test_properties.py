@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import random
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +17,7 @@ from energy.v1 import reading_pb2
 from tests.support import (
     BASE_TIME,
     SHAPES,
+    Outcomes,
     empty_tables,
     meter,
     meter_current,
@@ -112,3 +114,40 @@ async def test_any_order_repetition_and_split_stores_each_reading_once_and_newes
     assert await vehicle_history(database_url) == rows("vehicle")
     assert await meter_current(database_url) == newest(rows("meter"))
     assert await vehicle_current(database_url) == newest(rows("vehicle"))
+
+
+async def test_a_batch_too_large_for_the_generic_plan_is_judged_as_readings_one_at_a_time(
+    ingest: Stub, database_url: str
+) -> None:
+    # Statements of more than 128 readings per kind are planned for their
+    # batch, smaller ones run the prepared generic plan (repository.py): the
+    # two plans must store and judge the same readings alike.
+    chooser = random.Random(16)
+    distinct = [
+        (kind, f"{chooser.randrange(20)}", BASE_TIME + timedelta(minutes=chooser.randrange(40)), values)
+        for kind, values in [("meter", (1.5, 230.0)), ("vehicle", (50.0, 2.5, 30.0))] * 300
+    ]
+    readings = [_proto(r) for r in distinct + chooser.choices(distinct, k=60)]
+    chooser.shuffle(readings)
+
+    def stored(outcomes: Outcomes) -> list[Any]:
+        return [outcomes.accepted, outcomes.duplicates, outcomes.stale]
+
+    async def tables() -> list[list[tuple[Any, ...]]]:
+        return [
+            await meter_history(database_url),
+            await vehicle_history(database_url),
+            await meter_current(database_url),
+            await vehicle_current(database_url),
+        ]
+
+    await empty_tables(database_url)
+    in_one_batch = await send_messages(ingest, "stream", [readings])
+    after_one_batch = await tables()
+    await empty_tables(database_url)
+    one_at_a_time = await send_messages(ingest, "stream", [[r] for r in readings])
+
+    assert stored(in_one_batch) == stored(one_at_a_time)
+    assert after_one_batch == await tables()
+    assert len(in_one_batch.duplicates) >= 60
+    assert in_one_batch.stale

@@ -55,6 +55,7 @@ __all__ = [
     "OUTCOME_DUPLICATE",
     "OUTCOME_STALE",
     "PING",
+    "PLAN_EACH_BATCH",
     "STORE_METER_BATCH",
     "STORE_VEHICLE_BATCH",
     "VEHICLE_FIELDS",
@@ -278,6 +279,9 @@ STORE_METER_BATCH: Final = rendered(store_batch("meter", "meter_id", METER_FIELD
 STORE_VEHICLE_BATCH: Final = rendered(store_batch("vehicle", "vehicle_id", VEHICLE_FIELDS))
 
 PING: Final = "SELECT 1"
+# A prepared statement of this transaction is planned for its parameters, not
+# with the generic plan (the store statements of large batches, repository.py).
+PLAN_EACH_BATCH: Final = "SET LOCAL plan_cache_mode = force_custom_plan"
 
 # Fleet rollup rows are keyed by an int2 shard: 0-32767.
 FLEET_SHARDS: Final = 32_768

@@ -179,6 +179,9 @@ WHERE f.ts < p.ts OR f.ts < f.newest_before OR u."vehicle_id" IS NULL;
 -- name: PING
 SELECT 1;
 
+-- name: PLAN_EACH_BATCH
+SET LOCAL plan_cache_mode = force_custom_plan;
+
 -- name: CLAIM_WRITER_NUMBER
 SELECT nextval('fleet_writer_numbers');
 
