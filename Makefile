@@ -165,7 +165,7 @@ bench-quick: $(STAMP) ## a seconds-long smoke run of the benchmarks (tiny sizes)
 	$(PY) bench/tls.py --quick
 	$(PY) bench/profile.py --quick
 
-profile: $(STAMP) ## py-spy flame graphs of the server under loads (a) and (b) -> bench/results/profile-*.svg
+profile: $(STAMP) ## py-spy flame graphs and where the time goes, server under loads (a), (b), (c) -> bench/results/profile-*.svg
 	$(PY) bench/profile.py
 
 bench-tls: $(STAMP) ## ingest throughput with TLS on vs off (same data and load)
