@@ -81,6 +81,8 @@ def _recorded(
             "--rate",
             "100",
             "--native",
+            # The shares count idle samples too, so that a loop waiting on PostgreSQL shows as idle.
+            *(["--idle"] if form == "raw" else []),
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -110,13 +112,14 @@ _PARTS = (
 
 
 def where_the_loop_goes(raw: str) -> Counter[str]:
-    """Samples of the event-loop thread (py-spy's raw format) by the part they were spent in."""
+    """Samples of the main thread, which runs the server's event loop (py-spy's raw
+    format), by the part they were spent in."""
     shares: Counter[str] = Counter()
     for line in raw.splitlines():
         stack, _, count = line.rpartition(" ")
         frames = stack.split(";")
-        if not any("run_forever" in frame for frame in frames):
-            continue  # gRPC's polling threads, psycopg's pool workers
+        if not any("energy_server/__main__.py" in frame for frame in frames):
+            continue  # other threads: gRPC's pollers, psycopg's pool workers, helper loops
         shares[_part_of(frames)] += int(count)
     return shares
 
