@@ -42,8 +42,9 @@ from harness import Server, cpu_seconds, database, percentiles, running_server, 
 HERE = Path(__file__).resolve().parent
 CLIENTS = 2  # client processes: one Python process would be the bottleneck before the server
 STREAMS_PER_CONNECTION = 10
-# New streams a second: what one server process takes while serving 20,000 open
-# ones on the 2-core machine (1,500 a second lost thousands of them to gRPC's backlog).
+# New streams a second: a rate one server process kept up with while serving
+# 15,625 open ones on the 2-core machine (at 1,500 a second it lost thousands of
+# 15,000 to gRPC's backlog, and at 19,531 open ones it fell behind even 250).
 START_RATE = 250.0
 # Each step of the ceiling search holds this many times the previous step's streams.
 CEILING_STEP = 1.25

@@ -123,11 +123,12 @@ async def test_a_batch_too_large_for_the_generic_plan_is_judged_as_readings_one_
     # batch, smaller ones run the prepared generic plan (repository.py): the
     # two plans must store and judge the same readings alike.
     chooser = random.Random(16)
-    distinct = [
+    # Drawn at random, so some repeat a (device, minute): duplicates within the batch.
+    drawn = [
         (kind, f"{chooser.randrange(20)}", BASE_TIME + timedelta(minutes=chooser.randrange(40)), values)
         for kind, values in [("meter", (1.5, 230.0)), ("vehicle", (50.0, 2.5, 30.0))] * 300
     ]
-    readings = [_proto(r) for r in distinct + chooser.choices(distinct, k=60)]
+    readings = [_proto(r) for r in drawn + chooser.choices(drawn, k=60)]
     chooser.shuffle(readings)
 
     def stored(outcomes: Outcomes) -> list[Any]:

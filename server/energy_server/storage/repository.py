@@ -230,7 +230,7 @@ class ReadingRepository(_PooledRepository):
     ) -> list[Outcome]:
         async with self._transaction() as connection:
             async with connection.pipeline():
-                if any(count > _PREPARED_UP_TO for _, count, _ in statements):
+                if any(count > _GENERIC_PLAN_UP_TO for _, count, _ in statements):
                     await connection.execute(sql.PLAN_EACH_BATCH)
                 cursors = [
                     await connection.execute(
@@ -284,7 +284,7 @@ _REBUILD = {
 # generic): 1 row 2.0 vs 0.6, 8 rows 2.2 vs 0.8, 32 rows 3.1 vs 2.2, 128 rows
 # 8.1 vs 6.2, 500 rows 22 vs 35. So a transaction with a statement of more
 # readings than this is planned for its own batch (PLAN_EACH_BATCH).
-_PREPARED_UP_TO = 128
+_GENERIC_PLAN_UP_TO = 128
 
 _OUTCOME_OF = {sql.OUTCOME_DUPLICATE: Outcome.DUPLICATE, sql.OUTCOME_STALE: Outcome.STALE}
 
