@@ -10,14 +10,17 @@ import grpc
 import pytest
 
 from energy.v1 import reading_pb2
+from energy_server.servicers.ingest import VALIDATED_OFF_LOOP_FROM
 from tests.support import (
     BASE_TIME,
     SHAPES,
+    empty_tables,
     meter,
     meter_current,
     meter_history,
     minutes,
     send,
+    send_messages,
     timestamp,
     vehicle,
     vehicle_current,
@@ -265,6 +268,62 @@ async def test_mixed_request_stores_valid_and_reports_invalid_by_index(
     assert outcomes.rejected_fields(4) == ["kind"]
     assert [r[0] for r in await meter_history(database_url)] == ["M-1"]
     assert [r[0] for r in await vehicle_history(database_url)] == ["V-1"]
+
+
+async def test_a_large_message_is_judged_on_its_thread_as_its_readings_one_by_one(
+    ingest: Stub, database_url: str, shape: str
+) -> None:
+    # Messages of VALIDATED_OFF_LOOP_FROM readings or more are validated off the
+    # event loop, single readings on it: both must judge every reading alike.
+    faults = [
+        meter("M-bad", voltage=-5.0),
+        vehicle("V-bad", soc=101.0, battery_temp=math.nan),
+        meter(""),
+        reading_pb2.Reading(),
+        meter("M-future", at=datetime.now(UTC) + timedelta(days=1)),
+        vehicle("V-none", kwh_delivered_dc=None),
+    ]
+    # Few devices and instants: duplicates and stale readings among the valid ones.
+    valid = [
+        meter(f"M-{i % 7}", BASE_TIME + minutes(i % 40))
+        if i % 2
+        else vehicle(f"V-{i % 5}", BASE_TIME + minutes(i % 30))
+        for i in range(3 * VALIDATED_OFF_LOOP_FROM)
+    ]
+    mixed = [faults[i % len(faults)] if i % 3 == 0 else reading for i, reading in enumerate(valid)]
+    all_invalid = [faults[i % len(faults)] for i in range(VALIDATED_OFF_LOOP_FROM)]
+
+    async def stored() -> list[list[tuple[Any, ...]]]:
+        return [await meter_history(database_url), await vehicle_history(database_url)]
+
+    await empty_tables(database_url)
+    whole = await send_messages(ingest, shape, [mixed, all_invalid])
+    stored_whole = await stored()
+    await empty_tables(database_url)
+    one_by_one = await send_messages(ingest, shape, [[r] for r in mixed + all_invalid])
+
+    assert (whole.accepted, whole.duplicates, whole.stale, whole.rejections) == (
+        one_by_one.accepted,
+        one_by_one.duplicates,
+        one_by_one.stale,
+        one_by_one.rejections,
+    )
+    assert len(whole.rejections) == len(mixed) // 3 + len(all_invalid)
+    assert whole.rejected_fields(len(mixed)) == ["meter.voltage"]
+    assert stored_whole == await stored()
+    assert all(stored_whole)
+    assert whole.duplicates
+
+
+async def test_a_small_message_after_a_large_one_is_stored_after_it(
+    ingest: Stub, database_url: str, shape: str
+) -> None:
+    # The large message is validated on a thread and the small one on the loop;
+    # the small one must still reach the database second, and so be the stale one.
+    large = [meter(f"M-{i}", BASE_TIME + minutes(10)) for i in range(VALIDATED_OFF_LOOP_FROM)]
+    outcomes = await send_messages(ingest, shape, [large, [meter("M-0", BASE_TIME)]])
+    assert (outcomes.accepted, outcomes.stale) == (len(large), [len(large)])
+    assert ("M-0", BASE_TIME + minutes(10)) in [row[:2] for row in await meter_current(database_url)]
 
 
 async def test_message_over_the_reading_limit_fails_naming_the_limit(

@@ -13,6 +13,7 @@ import logging
 import random
 import signal
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import grpc
@@ -84,6 +85,8 @@ class RunningServer:
     # Bytes of requests read but not yet committed, over every call.
     request_budget: Capacity
     maintenance: Maintenance
+    # Where large messages are validated, off the event loop.
+    validation_thread: ThreadPoolExecutor
 
     def metrics_snapshot(self) -> MetricsSnapshot:
         return self.metrics.snapshot(
@@ -96,6 +99,8 @@ class RunningServer:
     async def stop(self, grace_s: float) -> None:
         await self.health.shut_down()
         await self.server.stop(grace_s)
+        # The calls are over: what they left queued for validation was told to nobody.
+        self.validation_thread.shutdown(wait=False, cancel_futures=True)
         await self.exporter.stop()
         await self.committer.close()
         for task in self.background:
@@ -228,6 +233,7 @@ async def create_server(settings: Settings, database_url: str) -> RunningServer:
         settings.overload_wait_s,
         "bytes of requests not yet stored",
     )
+    validation_thread = ThreadPoolExecutor(1, thread_name_prefix="energy-validation")
     ingest_pb2_grpc.add_IngestServiceServicer_to_server(
         IngestServicer(
             committer,
@@ -240,6 +246,7 @@ async def create_server(settings: Settings, database_url: str) -> RunningServer:
             ),
             metrics,
             request_budget,
+            validation_thread,
         ),
         server,
     )
@@ -281,6 +288,7 @@ async def create_server(settings: Settings, database_url: str) -> RunningServer:
         None,
         request_budget,
         maintenance,
+        validation_thread,
     )
     if settings.metrics_port is not None:
         try:

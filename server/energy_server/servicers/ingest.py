@@ -9,6 +9,12 @@ Every message read takes its size from the server's request budget (one
 reads its next message only once the previous one was admitted: memory
 for requests is bounded for the whole server, not per stream. What a
 committed message leaves behind until its answer is sent is its summary.
+
+A large message is validated on a thread of its own (see
+VALIDATED_OFF_LOOP_FROM): validation is pure Python at about 10 µs a
+reading, and a fleet reconnecting at once admits hundreds of 500-reading
+messages in one turn of the event loop; judged on the loop, they held health
+checks and every other call for seconds.
 """
 
 from __future__ import annotations
@@ -16,10 +22,12 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import functools
 from collections.abc import AsyncIterator, Callable, Iterable
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 from google.protobuf import message as protobuf_message
 from grpc import aio
@@ -33,7 +41,12 @@ from energy_server.errors import InvalidInput, StreamIdle
 from energy_server.group_commit import GroupCommitter
 from energy_server.metrics import ServerMetrics
 
-__all__ = ["IngestLimits", "IngestServicer"]
+__all__ = ["VALIDATED_OFF_LOOP_FROM", "IngestLimits", "IngestServicer"]
+
+# Messages of at least this many readings are validated off the event loop. Below
+# it a thread hop (about 0.1 ms) costs more than the loop gets back: on the slow
+# 2-core machine of 2026-12-07, 64 readings took 0.64 ms to validate and 500 took 4.7 ms.
+VALIDATED_OFF_LOOP_FROM: Final = 64
 
 _Request = TypeVar("_Request", bound=protobuf_message.Message)
 
@@ -60,8 +73,11 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         limits: IngestLimits,
         metrics: ServerMetrics,
         request_budget: Capacity,
+        validation_thread: Executor,
     ) -> None:
         self._committer = committer
+        # One thread: validation holds the GIL, so more would only contend for it.
+        self._validation_thread = validation_thread
         self._limits = limits
         self._metrics = metrics
         self._budget = request_budget
@@ -72,13 +88,23 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         await self._budget.acquire(size)
         return size
 
-    def _validate(self, readings: Any) -> ValidatedMessage:
+    async def _validate(self, readings: Any) -> ValidatedMessage:
+        """Every reading judged; a large message off the event loop."""
         check_reading_count(len(readings), self._limits.max_readings_per_message)
         count_readings(len(readings))
         now = datetime.now(UTC)
-        validated = validate_readings(
-            readings, now, self._limits.clock_skew_allowance, self._limits.earliest_reading(now)
+        judge = functools.partial(
+            validate_readings,
+            readings,
+            now,
+            self._limits.clock_skew_allowance,
+            self._limits.earliest_reading(now),
         )
+        if len(readings) < VALIDATED_OFF_LOOP_FROM:
+            validated = judge()
+        else:
+            # Nothing on the loop touches the request meanwhile: its reader awaits this.
+            validated = await asyncio.get_running_loop().run_in_executor(self._validation_thread, judge)
         self._metrics.record_rejected(len(validated.rejections))
         return validated
 
@@ -96,10 +122,15 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         summary.add(validated, outcomes, offset)
         return summary
 
-    def _start_store(self, readings: Any, size: int, offset: int = 0) -> asyncio.Task[SummaryBuilder]:
-        """`_store` as a task of its own, started now (for read-ahead)."""
+    async def _start_store(self, readings: Any, size: int, offset: int = 0) -> asyncio.Task[SummaryBuilder]:
+        """Validate, then `_store` as a task of its own, started now (for read-ahead).
+
+        Validation is awaited here, before the next message is read, so a
+        stream's writes start in the order of its messages, as they did when
+        every message was validated on the loop.
+        """
         try:
-            validated = self._validate(readings)
+            validated = await self._validate(readings)
         except BaseException:
             self._budget.release(size)
             raise
@@ -119,7 +150,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
             raise InvalidInput(message, [FieldViolation("readings", message)])
         size = await self._admit(request)
         try:
-            validated = self._validate(request.readings)
+            validated = await self._validate(request.readings)
             if not validated.readings:
                 raise InvalidInput(
                     f"all {len(request.readings)} readings are invalid", validated.bad_request_violations()
@@ -141,7 +172,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         try:
             async for request in self._within_idle_timeout(request_iterator):
                 size = await self._admit(request)
-                in_flight.append(self._start_store(request.readings, size, offset))
+                in_flight.append(await self._start_store(request.readings, size, offset))
                 offset += len(request.readings)
                 # Bounded read-ahead: a fast uploader waits for its oldest commit.
                 while len(in_flight) >= self._limits.stream_window:
@@ -198,7 +229,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
                     raise InvalidInput(message, [FieldViolation("sequence", message)])
                 previous = request.sequence
                 size = await self._admit(request)
-                await queue.put((request.sequence, self._start_store(request.readings, size)))
+                await queue.put((request.sequence, await self._start_store(request.readings, size)))
         except asyncio.CancelledError:
             raise
         except BaseException as error:  # handed to the acking side, which ends the call
