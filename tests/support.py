@@ -240,6 +240,33 @@ async def vehicle_current(url: str) -> list[tuple[Any, ...]]:
     )
 
 
+async def _stored_rows(url: str) -> list[list[tuple[Any, ...]]]:
+    return [
+        await meter_history(url),
+        await vehicle_history(url),
+        await meter_current(url),
+        await vehicle_current(url),
+    ]
+
+
+async def send_whole_and_one_at_a_time(
+    stub: ingest_pb2_grpc.IngestServiceAsyncStub,
+    shape: str,
+    url: str,
+    messages: Sequence[Sequence[reading_pb2.Reading]],
+) -> tuple[Outcomes, Outcomes]:
+    """Send `messages` as they are, then, into emptied tables, their readings one
+    per message; asserts both left the same history and current rows and returns
+    both sends' outcomes (the first's rows stay for the caller to inspect)."""
+    await empty_tables(url)
+    whole = await send_messages(stub, shape, messages)
+    rows_of_whole = await _stored_rows(url)
+    await empty_tables(url)
+    one_at_a_time = await send_messages(stub, shape, [[r] for m in messages for r in m])
+    assert rows_of_whole == await _stored_rows(url)
+    return whole, one_at_a_time
+
+
 def minutes(n: float) -> timedelta:
     return timedelta(minutes=n)
 

@@ -14,13 +14,13 @@ from energy_server.servicers.ingest import VALIDATED_OFF_LOOP_FROM
 from tests.support import (
     BASE_TIME,
     SHAPES,
-    empty_tables,
     meter,
     meter_current,
     meter_history,
     minutes,
     send,
     send_messages,
+    send_whole_and_one_at_a_time,
     timestamp,
     vehicle,
     vehicle_current,
@@ -293,14 +293,8 @@ async def test_a_large_message_is_judged_on_its_thread_as_its_readings_one_by_on
     mixed = [faults[i % len(faults)] if i % 3 == 0 else reading for i, reading in enumerate(valid)]
     all_invalid = [faults[i % len(faults)] for i in range(VALIDATED_OFF_LOOP_FROM)]
 
-    async def stored() -> list[list[tuple[Any, ...]]]:
-        return [await meter_history(database_url), await vehicle_history(database_url)]
-
-    await empty_tables(database_url)
-    whole = await send_messages(ingest, shape, [mixed, all_invalid])
-    stored_whole = await stored()
-    await empty_tables(database_url)
-    one_by_one = await send_messages(ingest, shape, [[r] for r in mixed + all_invalid])
+    # Also asserts that both sends left the same history and current rows.
+    whole, one_by_one = await send_whole_and_one_at_a_time(ingest, shape, database_url, [mixed, all_invalid])
 
     assert (whole.accepted, whole.duplicates, whole.stale, whole.rejections) == (
         one_by_one.accepted,
@@ -310,8 +304,8 @@ async def test_a_large_message_is_judged_on_its_thread_as_its_readings_one_by_on
     )
     assert len(whole.rejections) == len(mixed) // 3 + len(all_invalid)
     assert whole.rejected_fields(len(mixed)) == ["meter.voltage"]
-    assert stored_whole == await stored()
-    assert all(stored_whole)
+    assert await meter_history(database_url)
+    assert await vehicle_history(database_url)
     assert whole.duplicates
 
 

@@ -23,6 +23,7 @@ from tests.support import (
     meter_current,
     meter_history,
     send_messages,
+    send_whole_and_one_at_a_time,
     vehicle,
     vehicle_current,
     vehicle_history,
@@ -134,21 +135,11 @@ async def test_a_batch_too_large_for_the_generic_plan_is_judged_as_readings_one_
     def stored(outcomes: Outcomes) -> list[Any]:
         return [outcomes.accepted, outcomes.duplicates, outcomes.stale]
 
-    async def tables() -> list[list[tuple[Any, ...]]]:
-        return [
-            await meter_history(database_url),
-            await vehicle_history(database_url),
-            await meter_current(database_url),
-            await vehicle_current(database_url),
-        ]
-
-    await empty_tables(database_url)
-    in_one_batch = await send_messages(ingest, "stream", [readings])
-    after_one_batch = await tables()
-    await empty_tables(database_url)
-    one_at_a_time = await send_messages(ingest, "stream", [[r] for r in readings])
+    # Also asserts that both sends left the same history and current rows.
+    in_one_batch, one_at_a_time = await send_whole_and_one_at_a_time(
+        ingest, "stream", database_url, [readings]
+    )
 
     assert stored(in_one_batch) == stored(one_at_a_time)
-    assert after_one_batch == await tables()
     assert len(in_one_batch.duplicates) >= 60
     assert in_one_batch.stale

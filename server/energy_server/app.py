@@ -233,6 +233,7 @@ async def create_server(settings: Settings, database_url: str) -> RunningServer:
         settings.overload_wait_s,
         "bytes of requests not yet stored",
     )
+    # One thread: validation holds the GIL, so more would only contend for it.
     validation_thread = ThreadPoolExecutor(1, thread_name_prefix="energy-validation")
     ingest_pb2_grpc.add_IngestServiceServicer_to_server(
         IngestServicer(

@@ -76,7 +76,6 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         validation_thread: Executor,
     ) -> None:
         self._committer = committer
-        # One thread: validation holds the GIL, so more would only contend for it.
         self._validation_thread = validation_thread
         self._limits = limits
         self._metrics = metrics
